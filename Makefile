@@ -1,0 +1,135 @@
+# vitcap: image captioning as small C programs that compose with pipes.
+#
+#   make              build every program into bin/
+#   make deps         install what is missing (Debian packages, the Python reference venv)
+#   make test         bats tests of every program + C unit tests + reference tests
+#   make test SAN=1   the same against an AddressSanitizer+UBSan build (in build/san/bin)
+#   make bench        speed side by side with the tools people use instead
+#   make fuzz         run the libFuzzer target of the stream reader (FUZZ_SECONDS=180)
+#   make demo         the whole pipeline on a small example
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
+CC ?= cc
+PY := $(CURDIR)/.venv/bin/python
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# CI builds with warnings as errors; a user's newer compiler should not break the build.
+ifneq ($(CI),)
+WARN += -Werror
+endif
+
+CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 $(WARN)
+LDLIBS := -Wl,--as-needed -ljansson -lm
+
+ifeq ($(SAN),1)
+BUILD := build/san
+BIN := build/san/bin
+CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD := build/rel
+BIN := bin
+endif
+
+TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
+COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/common/%.o,$(wildcard common/*.c))
+UNIT := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
+PROGS := $(addprefix $(BIN)/,$(TOOLS))
+UNIT_BINS := $(addprefix $(BUILD)/tests/,$(UNIT))
+
+all: $(PROGS)
+
+$(BUILD)/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libvitcap.a: $(COMMON_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libvitcap.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libvitcap.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(TOOLS)) $(UNIT_BINS:=.d)
+
+# ---- dependencies ---------------------------------------------------------
+
+# Debian 12 packages: compilers and C libraries, the test runner, MPI and BLAS for
+# training, and Debian's CPU builds of torch/numpy/PIL for the reference tests.
+APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev mandoc bats \
+	libjansson-dev libjpeg62-turbo-dev libpng-dev libarchive-dev \
+	libopenblas-openmp-dev libopenmpi-dev openmpi-bin gnuplot-nox \
+	python3 python3-venv python3-numpy python3-pil python3-torch
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+deps:
+	@missing=$$(for p in $(APT_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory .venv/.done
+
+# One Python environment for every reference test: Debian's python3 with its system
+# packages visible (the light CPU torch), plus the scorers and formats from pip.
+.venv/.done: tests/ref/requirements.txt tests/ref/constraints.txt
+	/usr/bin/python3 -m venv --system-site-packages .venv
+	.venv/bin/pip install -q --disable-pip-version-check -c tests/ref/constraints.txt -r tests/ref/requirements.txt
+	@# pycocoevalcap's scorers need only numpy; its declared dependencies
+	@# (pycocotools, matplotlib) would pull in a second numpy.
+	.venv/bin/pip install -q --disable-pip-version-check --no-deps pycocoevalcap==1.2
+	touch $@
+
+# ---- tests, benchmarks, fuzzing -------------------------------------------
+
+# Tests find the programs through VITCAP_BIN and the reference Python through PY.
+test: $(PROGS) $(UNIT_BINS)
+	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) \
+		bats --tap tests
+
+bench: all
+	VITCAP_BIN=$(CURDIR)/$(BIN) PY=$(PY) tests/bench/run.sh
+
+FUZZ_SECONDS ?= 180
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined
+build/fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c $(wildcard common/*.c common/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(wildcard common/*.c) -ljansson -lm
+
+fuzz: build/fuzz/fuzz_stream
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		build/fuzz/corpus tests/fuzz/corpus
+
+# ---- install --------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5
+
+clean:
+	rm -rf bin build
+
+include pipelines/demo.mk
+
+.PHONY: all deps test bench fuzz install clean demo

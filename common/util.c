@@ -1,0 +1,219 @@
+/* util.c: errors, checked allocation, checked numbers, checked close. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *argv0 = "vitcap";
+
+void
+setprogname(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+
+	argv0 = slash ? slash + 1 : name;
+}
+
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	size_t n = strlen(fmt);
+	int saved = errno;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", argv0);
+	vfprintf(stderr, fmt, ap);
+	if (n > 0 && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+}
+
+void
+eprintf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(EXIT_DATA);
+}
+
+void
+uprintf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(EXIT_USAGE);
+}
+
+void
+weprintf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void *
+emalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		eprintf("malloc %zu bytes:", n);
+	return p;
+}
+
+void *
+ecalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		eprintf("calloc %zu x %zu bytes:", n, size);
+	return p;
+}
+
+void *
+erealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (!q)
+		eprintf("realloc %zu bytes:", n);
+	return q;
+}
+
+void *
+ereallocarray(void *p, size_t n, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		eprintf("allocation of %zu x %zu bytes overflows", n, size);
+	return erealloc(p, bytes);
+}
+
+char *
+estrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(emalloc(n), s, n);
+}
+
+long long
+estrtonum(const char *s, long long min, long long max, const char *what)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end != '\0')
+		uprintf("%s: not an integer: %s", what, s);
+	if (errno == ERANGE || v < min || v > max)
+		uprintf("%s: out of range [%lld, %lld]: %s", what, min, max, s);
+	return v;
+}
+
+double
+estrtod(const char *s, double min, double max, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0' || isnan(v))
+		uprintf("%s: not a number: %s", what, s);
+	if (errno == ERANGE || v < min || v > max)
+		uprintf("%s: out of range [%g, %g]: %s", what, min, max, s);
+	return v;
+}
+
+void
+fshut(FILE *fp, const char *name)
+{
+	int bad = ferror(fp);
+
+	if (fflush(fp) != 0)
+		bad = 1;
+	if (fclose(fp) != 0 || bad)
+		eprintf("write %s:", name);
+}
+
+void
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need;
+
+	if (__builtin_add_overflow(b->len, extra, &need))
+		eprintf("buffer size overflows");
+	if (need <= b->cap)
+		return;
+	if (b->cap < 64)
+		b->cap = 64;
+	while (b->cap < need)
+		b->cap = b->cap > SIZE_MAX / 2 ? need : b->cap * 2;
+	b->p = erealloc(b->p, b->cap);
+}
+
+void
+buf_append(struct buf *b, const void *data, size_t n)
+{
+	buf_reserve(b, n);
+	if (n)
+		memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+char *
+readfile(const char *path, size_t *len)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct buf b = {0};
+	size_t n;
+
+	if (!fp)
+		eprintf("open %s:", path);
+	do {
+		buf_reserve(&b, 65536);
+		n = fread(b.p + b.len, 1, b.cap - b.len - 1, fp);
+		b.len += n;
+	} while (n > 0);
+	if (ferror(fp))
+		eprintf("read %s:", path);
+	if (fp != stdin)
+		fclose(fp);
+	b.p[b.len] = '\0';
+	*len = b.len;
+	return b.p;
+}
+
+void
+print_usage(FILE *fp, const char *const *lines)
+{
+	const char *const *l;
+
+	for (l = lines; *l; l++)
+		fprintf(fp, "%s%s\n", l == lines ? "usage: " : "       ", *l);
+}

@@ -1,0 +1,26 @@
+# Loaded by every bats file: the programs under test come from VITCAP_BIN (bin/ or the
+# sanitizer build), the reference Python from PY (the venv that `make deps` builds).
+: "${VITCAP_BIN:=$BATS_TEST_DIRNAME/../bin}"
+: "${VITCAP_UNIT:=$BATS_TEST_DIRNAME/../build/rel/tests}"
+: "${PY:=$BATS_TEST_DIRNAME/../.venv/bin/python}"
+PATH="$VITCAP_BIN:$PATH"
+export PATH PY VITCAP_BIN
+TESTS="$BATS_TEST_DIRNAME"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+bats_require_minimum_version 1.5.0
+
+# expect_output FILE: $output must equal FILE's contents byte for byte; shows a diff if not.
+expect_output() {
+	if [ "$output" != "$(cat "$1")" ]; then
+		diff -u "$1" <(printf '%s\n' "$output") || true
+		return 1
+	fi
+}
+
+# one_line_error PROG: stderr (captured in $output by run) is one line starting "PROG: ".
+one_line_error() {
+	[ "${#lines[@]}" -eq 1 ] || { printf 'expected one line, got:\n%s\n' "$output"; return 1; }
+	[[ "${lines[0]}" == "$1: "* ]] || { printf 'expected "%s: ...", got: %s\n' "$1" "${lines[0]}"; return 1; }
+}
