@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -216,4 +217,19 @@ print_usage(FILE *fp, const char *const *lines)
 
 	for (l = lines; *l; l++)
 		fprintf(fp, "%s%s\n", l == lines ? "usage: " : "       ", *l);
+}
+
+void
+usage_option(char *const *argv, int ch, const char *const *lines)
+{
+	const char *arg = argv[optind - 1];
+
+	if (ch == ':')
+		weprintf("option %s needs a value", arg);
+	else if (optopt && strncmp(arg, "--", 2) != 0)
+		weprintf("unknown option -%c", optopt);
+	else
+		weprintf("unknown option %s", arg);
+	print_usage(stderr, lines);
+	exit(EXIT_USAGE);
 }

@@ -54,4 +54,10 @@ char *readfile(const char *path, size_t *len);
 /* Prints the program's usage lines (the man page SYNOPSIS) to fp. */
 void print_usage(FILE *fp, const char *const *lines);
 
+/* For getopt_long with opterr = 0 and an optstring starting with ':': after it
+ * returned '?' or ':' (ch), names the bad option, prints the usage lines and
+ * exits EXIT_USAGE. */
+void usage_option(char *const *argv, int ch, const char *const *lines)
+    __attribute__((noreturn));
+
 #endif
