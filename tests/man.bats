@@ -39,3 +39,31 @@ synopsis() {
 		[[ "$output" == *"usage: $name"* ]] || { echo "$name: $output"; return 1; }
 	done
 }
+
+# The EXAMPLES of every page are tests: in each literal block, a line "$ command" is
+# run in tests/data/man/NAME/ and the literal lines after it, up to the next "$ " or
+# the end of the block, are its expected output (compared with runs of blanks
+# squeezed, since roff renders tabs as spaces). Blocks without "$ " are prose.
+@test "man: the EXAMPLES in the man pages run and print what they show" {
+	for page in "$TESTS"/../man/man1/*.1; do
+		name=$(basename "$page" .1)
+		dir="$TESTS/data/man/$name"
+		mandoc -T ascii -O width=400 "$page" | col -b |
+			awk '/^EXAMPLES/{on=1; next} /^[A-Z]/{on=0} on' > "$BATS_TEST_TMPDIR/ex"
+		grep -q '^	 *\$ ' "$BATS_TEST_TMPDIR/ex" || continue
+		[ -d "$dir" ] || { echo "$name: examples need fixtures in $dir"; return 1; }
+		# split into cmd/expected pairs: c.N holds the command, e.N its output
+		awk -v d="$BATS_TEST_TMPDIR" '
+			/^\t/ { sub(/^\t */, "")
+				if ($0 ~ /^\$ /) { n++; print substr($0, 3) > (d "/c." n); printf "" > (d "/e." n); next }
+				if (n) print > (d "/e." n); next }
+			{ if (n) close(d "/e." n) }' "$BATS_TEST_TMPDIR/ex"
+		for c in "$BATS_TEST_TMPDIR"/c.*; do
+			i=${c##*.}
+			got=$(cd "$dir" && bash -c "$(cat "$c")" 2>&1 | tr -s ' \t' ' ')
+			want=$(tr -s ' \t' ' ' < "$BATS_TEST_TMPDIR/e.$i")
+			[ "$got" = "$want" ] || { printf '%s: $ %s\nwant:\n%s\ngot:\n%s\n' "$name" "$(cat "$c")" "$want" "$got"; return 1; }
+		done
+		rm -f "$BATS_TEST_TMPDIR"/[ce].*
+	done
+}
