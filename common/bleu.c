@@ -246,96 +246,105 @@ is_13a_punct(int c)
 	    (c >= '(' && c <= '+') || (c >= ':' && c <= '@') || c == '/';
 }
 
-/* Tokenizer13a: mteval-v13a's escapes, then TokenizerRegexp's four substitutions,
- * each a pass of re.sub over code points. The classes are ASCII, so a multi-byte
- * character only ever matches [^0-9]. */
-void
-tokenize_13a(struct buf *out, const char *s, size_t n)
+static int
+is_dot_comma(int c)
 {
-	struct buf a = {0}, b = {0}, *src = &a, *dst = &b, *t;
+	return c == '.' || c == ',';
+}
+
+/* Room for n bytes in b (from its start); returns where to write. */
+static char *
+room(struct buf *b, size_t n)
+{
+	b->len = 0;
+	buf_reserve(b, n);
+	return b->p;
+}
+
+/* Tokenizer13a: mteval-v13a's escapes, then TokenizerRegexp's four substitutions,
+ * each a pass of re.sub over code points, written with raw pointers into buffers
+ * sized for the worst case (the tokenizer is most of bleu's run time). The classes
+ * are ASCII, so a multi-byte character only ever matches [^0-9]. The result replaces
+ * out's contents; tmp is scratch. */
+void
+tokenize_13a(struct buf *out, struct buf *tmp, const char *s, size_t n)
+{
 	static const char *const esc[][2] = {
 		{"&quot;", "\""}, {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"},
 	};
+	struct buf *src = tmp, *dst = out, *t;
 	size_t i, k;
+	char *d;
 
-	buf_append(&a, " ", 1);
 	if (memmem(s, n, "<skipped>", 9)) {
-		replace_all(&b, s, n, "<skipped>", "");
-		buf_append(&a, b.p, b.len);
+		replace_all(src, s, n, "<skipped>", "");
 	} else {
-		buf_append(&a, s, n);
+		src->len = 0;
+		buf_append(src, s, n);
 	}
-	if (memchr(a.p, '&', a.len))
+	if (memchr(src->p, '&', src->len))
 		for (k = 0; k < 4; k++) {
 			replace_all(dst, src->p, src->len, esc[k][0], esc[k][1]);
 			t = src, src = dst, dst = t;
 		}
-	buf_append(src, " ", 1);
 
-	dst->len = 0;                           /* ([\{-\~...\/]) -> ' \1 ' */
-	for (i = 0; i < src->len; i++) {
-		char c = src->p[i];
+	d = room(dst, 3 * src->len + 6);        /* ' ' line ' ', then ([\{-\~...\/]) -> ' \1 ' */
+	for (i = 0; i <= src->len + 1; i++) {
+		char c = i == 0 || i == src->len + 1 ? ' ' : src->p[i - 1];
 
-		if (is_13a_punct((unsigned char)c)) {
-			char r[3] = {' ', c, ' '};
-			buf_append(dst, r, 3);
-		} else {
-			buf_append(dst, &c, 1);
-		}
+		if (is_13a_punct((unsigned char)c))
+			*d++ = ' ', *d++ = c, *d++ = ' ';
+		else
+			*d++ = c;
 	}
+	dst->len = d - dst->p;
 	t = src, src = dst, dst = t;
 
-	dst->len = 0;                           /* ([^0-9])([\.,]) -> '\1 \2 ' */
-	for (i = 0; i < src->len; ) {
-		size_t l = cplen(src->p[i]);
+	if (memchr(src->p, '.', src->len) || memchr(src->p, ',', src->len)) {
+		d = room(dst, 2 * src->len);    /* ([^0-9])([\.,]) -> '\1 \2 ' */
+		for (i = 0; i < src->len; ) {
+			size_t l = cplen(src->p[i]);
 
-		if (!isdig(src->p[i]) && i + l < src->len &&
-		    (src->p[i + l] == '.' || src->p[i + l] == ',')) {
-			buf_append(dst, src->p + i, l);
-			buf_append(dst, " ", 1);
-			buf_append(dst, src->p + i + l, 1);
-			buf_append(dst, " ", 1);
-			i += l + 1;
-		} else {
-			buf_append(dst, src->p + i, l);
+			memcpy(d, src->p + i, l), d += l;
+			if (!isdig(src->p[i]) && i + l < src->len && is_dot_comma(src->p[i + l])) {
+				*d++ = ' ', *d++ = src->p[i + l], *d++ = ' ';
+				l++;
+			}
 			i += l;
 		}
-	}
-	t = src, src = dst, dst = t;
+		dst->len = d - dst->p;
+		t = src, src = dst, dst = t;
 
-	dst->len = 0;                           /* ([\.,])([^0-9]) -> ' \1 \2' */
-	for (i = 0; i < src->len; ) {
-		size_t l = cplen(src->p[i]);
+		d = room(dst, 2 * src->len);    /* ([\.,])([^0-9]) -> ' \1 \2' */
+		for (i = 0; i < src->len; ) {
+			size_t l = cplen(src->p[i]);
 
-		if ((src->p[i] == '.' || src->p[i] == ',') && i + 1 < src->len &&
-		    !isdig(src->p[i + 1])) {
-			size_t l2 = cplen(src->p[i + 1]);
-
-			buf_append(dst, " ", 1);
-			buf_append(dst, src->p + i, 1);
-			buf_append(dst, " ", 1);
-			buf_append(dst, src->p + i + 1, l2);
-			i += 1 + l2;
-		} else {
-			buf_append(dst, src->p + i, l);
+			if (is_dot_comma(src->p[i]) && i + 1 < src->len && !isdig(src->p[i + 1])) {
+				*d++ = ' ', *d++ = src->p[i], *d++ = ' ';
+				i++;
+				l = cplen(src->p[i]);
+			}
+			memcpy(d, src->p + i, l), d += l;
 			i += l;
 		}
+		dst->len = d - dst->p;
+		t = src, src = dst, dst = t;
 	}
-	t = src, src = dst, dst = t;
 
-	dst->len = 0;                           /* ([0-9])(-) -> '\1 \2 ' */
-	for (i = 0; i < src->len; i++) {
-		if (isdig(src->p[i]) && i + 1 < src->len && src->p[i + 1] == '-') {
-			char r[4] = {src->p[i], ' ', '-', ' '};
-			buf_append(dst, r, 4);
-			i++;
-		} else {
-			buf_append(dst, src->p + i, 1);
+	if (memchr(src->p, '-', src->len)) {
+		d = room(dst, 2 * src->len);    /* ([0-9])(-) -> '\1 \2 ' */
+		for (i = 0; i < src->len; i++) {
+			*d++ = src->p[i];
+			if (isdig(src->p[i]) && i + 1 < src->len && src->p[i + 1] == '-')
+				*d++ = ' ', *d++ = '-', *d++ = ' ', i++;
 		}
+		dst->len = d - dst->p;
+		t = src, src = dst, dst = t;
 	}
-	buf_append(out, dst->p, dst->len);
-	buf_free(&a);
-	buf_free(&b);
+	if (src != out) {
+		out->len = 0;
+		buf_append(out, src->p, src->len);
+	}
 }
 
 /* The punctuation that Stanford's PTBTokenizer splits off and coco-caption's
@@ -428,7 +437,7 @@ push_tokens(struct tokenized *t, struct interner *in, const char *s, size_t n)
 /* BLEU._preprocess_segment(): rstrip, lowercase, rstrip, tokenize; then split(). */
 static void
 add_sentence(struct tokenized *t, struct interner *in, const struct span *sp,
-    enum tokenizer tok, int lowercase, struct buf *low, struct buf *out)
+    enum tokenizer tok, int lowercase, struct buf *low, struct buf *out, struct buf *tmp)
 {
 	const char *s = sp->s;
 	size_t n = utf8_rstrip(s, sp->len);
@@ -440,7 +449,7 @@ add_sentence(struct tokenized *t, struct interner *in, const struct span *sp,
 	}
 	out->len = 0;
 	if (tok == TOK_13A)
-		tokenize_13a(out, s, n);
+		tokenize_13a(out, tmp, s, n);
 	else if (tok == TOK_COCO)
 		tokenize_coco(out, s, n);
 	else
@@ -452,22 +461,23 @@ static void
 tokenize_corpus(const struct corpus *c, enum tokenizer tok, int lowercase,
     struct tokenized *t)
 {
-	struct buf low = {0}, out = {0};
+	struct buf low = {0}, out = {0}, tmp = {0};
 	struct interner in = {0};
 	size_t i, r, j = 0;
 
 	t->off = ereallocarray(NULL, c->n + c->ref_start[c->n] + 1, sizeof *t->off);
 	for (i = 0; i < c->n; i++) {
 		t->off[j++] = t->nids;
-		add_sentence(t, &in, &c->hyp[i], tok, lowercase, &low, &out);
+		add_sentence(t, &in, &c->hyp[i], tok, lowercase, &low, &out, &tmp);
 		for (r = c->ref_start[i]; r < c->ref_start[i + 1]; r++) {
 			t->off[j++] = t->nids;
-			add_sentence(t, &in, &c->ref[r], tok, lowercase, &low, &out);
+			add_sentence(t, &in, &c->ref[r], tok, lowercase, &low, &out, &tmp);
 		}
 	}
 	t->off[j] = t->nids;
 	buf_free(&low);
 	buf_free(&out);
+	buf_free(&tmp);
 	free(in.tab);
 	buf_free(&in.pool);
 }

@@ -51,8 +51,9 @@ struct bleu_score bleu_compute(const struct bleu_stats *st, enum smooth sm, doub
 /* coco-caption's BleuScorer.compute_score(option="closest"). */
 void coco_bleu(const struct bleu_stats *st, double out[BLEU_N]);
 
-/* The tokenizers, exposed for tests: append the tokens of s, space-separated. */
-void tokenize_13a(struct buf *out, const char *s, size_t n);
+/* The tokenizers: the tokens of s, space-separated. tokenize_13a replaces out's
+ * contents and uses tmp as scratch; tokenize_coco appends to out. */
+void tokenize_13a(struct buf *out, struct buf *tmp, const char *s, size_t n);
 void tokenize_coco(struct buf *out, const char *s, size_t n);
 
 #endif
