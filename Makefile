@@ -23,7 +23,7 @@ endif
 CPPFLAGS += -D_GNU_SOURCE -Icommon -MMD -MP
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 $(WARN)
-LDLIBS := -Wl,--as-needed -ljansson -lm
+LDLIBS := -Wl,--as-needed -ljansson -ljpeg -lpng -larchive -lpthread -lm
 
 ifeq ($(SAN),1)
 BUILD := build/san
