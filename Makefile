@@ -73,7 +73,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libvitcap.a
 # Debian 12 packages: compilers and C libraries, the test runner, MPI and BLAS for
 # training, and Debian's CPU builds of torch/numpy/PIL for the reference tests.
 APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev mandoc bats \
-	libjansson-dev libjpeg62-turbo-dev libpng-dev libarchive-dev \
+	libjansson-dev libjpeg62-turbo-dev libjpeg-turbo-progs libpng-dev libarchive-dev \
 	libopenblas-openmp-dev libopenmpi-dev openmpi-bin gnuplot-nox \
 	python3 python3-venv python3-numpy python3-pil python3-torch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -112,7 +112,7 @@ FUZZ_SECONDS ?= 180
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined
 build/fuzz/fuzz_stream: tests/fuzz/fuzz_stream.c $(wildcard common/*.c common/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(wildcard common/*.c) -ljansson -lm
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_stream.c $(wildcard common/*.c) $(LDLIBS)
 
 fuzz: build/fuzz/fuzz_stream
 	@mkdir -p build/fuzz/corpus
