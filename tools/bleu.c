@@ -331,7 +331,11 @@ main(int argc, char **argv)
 		case 'T': tok = pick(optarg, toks, 2, "--tokenize"), sacre_opts = 1; break;
 		case 'S': sm = pick(optarg, smooth_names, 4, "--smooth"), sacre_opts = 1; break;
 		case 'V': smooth_value = estrtod(optarg, 0, 1e9, "--smooth-value"), sacre_opts = 1; break;
-		case 'h': print_usage(stdout, usage_lines); fshut(stdout, "stdout"); return 0;
+		case 'h':
+			free(refs);
+			print_usage(stdout, usage_lines);
+			fshut(stdout, "stdout");
+			return 0;
 		default: usage_option(argv, ch, usage_lines);
 		}
 	}
