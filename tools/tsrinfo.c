@@ -146,7 +146,7 @@ main(int argc, char *argv[])
 
 	setprogname(argv[0]);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "cj", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":cj", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			mode = COUNT;
@@ -159,12 +159,7 @@ main(int argc, char *argv[])
 			fshut(stdout, "stdout");
 			return EXIT_OK;
 		default:
-			if (optopt)
-				weprintf("unknown option -%c", optopt);
-			else
-				weprintf("unknown option %s", argv[optind - 1]);
-			print_usage(stderr, usage);
-			return EXIT_USAGE;
+			usage_option(argv, c, usage);
 		}
 	}
 	showfile = argc - optind > 1;
