@@ -132,4 +132,7 @@ clean:
 
 include pipelines/demo.mk
 
+# keep intermediate objects, so a rebuild relinks only what changed
+.SECONDARY:
+
 .PHONY: all deps test bench fuzz install clean demo
