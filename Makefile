@@ -80,7 +80,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libvitcap.a
 
 # Debian 12 packages: compilers and C libraries, the test runner, MPI and BLAS for
 # training, and Debian's CPU builds of torch/numpy/PIL for the reference tests.
-APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev mandoc bats \
+APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev mandoc bats bsdextrautils zip unzip \
 	libjansson-dev libjpeg62-turbo-dev libjpeg-turbo-progs libpng-dev libarchive-dev \
 	libopenblas-openmp-dev libopenmpi-dev openmpi-bin gnuplot-nox \
 	python3 python3-venv python3-numpy python3-pil python3-torch
