@@ -55,11 +55,12 @@ synopsis() {
 		# split into cmd/expected pairs: c.N holds the command, e.N its output
 		awk -v d="$BATS_TEST_TMPDIR" '
 			/^\t/ { sub(/^\t */, "")
-				if ($0 ~ /^\$ /) { n++; print substr($0, 3) > (d "/c." n); printf "" > (d "/e." n); next }
-				if (n) print > (d "/e." n); next }
-			{ if (n) close(d "/e." n) }' "$BATS_TEST_TMPDIR/ex"
-		for c in "$BATS_TEST_TMPDIR"/c.*; do
-			i=${c##*.}
+				if ($0 ~ /^\$ /) { k++; cur = k; print substr($0, 3) > (d "/c." k); printf "" > (d "/e." k); next }
+				if (cur) print > (d "/e." cur); next }
+			{ if (cur) close(d "/e." cur); cur = 0 }' "$BATS_TEST_TMPDIR/ex"
+		ncmd=$(ls "$BATS_TEST_TMPDIR"/c.* | wc -l)
+		for i in $(seq 1 "$ncmd"); do   # in order: a command may use an earlier one's files
+			c="$BATS_TEST_TMPDIR/c.$i"
 			got=$(cd "$dir" && bash -c "$(cat "$c")" 2>&1 | tr -s ' \t' ' ')
 			want=$(tr -s ' \t' ' ' < "$BATS_TEST_TMPDIR/e.$i")
 			[ "$got" = "$want" ] || { printf '%s: $ %s\nwant:\n%s\ngot:\n%s\n' "$name" "$(cat "$c")" "$want" "$got"; return 1; }
