@@ -16,12 +16,21 @@ void image_alloc(struct image *img, int w, int h);
 void image_free(struct image *img);
 
 /* Decodes a JPEG (baseline or progressive; grayscale, RGB, YCbCr, CMYK or YCCK) or
- * PNG held in memory into RGB. JPEGs are decoded at the smallest DCT scale (1/8,
- * 2/8, ... 8/8) whose short side is at least min_short and long side at least
- * min_long (0 for full size). An image over max_pixels (by its header, before any
- * pixel is decoded) is refused. Returns 0, or -1 with a one-line reason in err. */
+ * PNG held in memory into RGB. JPEGs are decoded at the smallest DCT scale of 1/8,
+ * 1/4, 1/2 or 1/1 (the ones Pillow's draft() uses, and the fast ones) at which
+ * short side / scale >= min_short and long side / scale >= min_long, before
+ * rounding up (0 and 0: full size); for min_short = min_long = N that is the
+ * scale of Pillow's draft('RGB', (N, N)). An image over max_pixels (0: no limit)
+ * by its header is refused before any pixel is decoded. Returns 0 with a new
+ * allocation in out, or -1 with a one-line reason in err and out zeroed. */
 int image_decode(const void *data, size_t len, int min_short, int min_long,
     uint64_t max_pixels, struct image *out, char *err, size_t errsz);
+
+/* The two decoders image_decode picks between by the first bytes; same contract. */
+int jpeg_decode(const void *data, size_t len, int min_short, int min_long,
+    uint64_t max_pixels, struct image *out, char *err, size_t errsz);
+int png_decode(const void *data, size_t len, uint64_t max_pixels, struct image *out,
+    char *err, size_t errsz);
 
 /* JPEG-encodes img at quality 1..100 into a new malloc'd buffer. */
 void jpeg_encode(const struct image *img, int quality, unsigned char **out, size_t *len);
@@ -32,7 +41,8 @@ enum resize_mode {
 	RESIZE_PAD,             /* long side to size, the short side padded with black */
 };
 
-/* Resizes src to size x size with an antialiased filter (see resize.c). */
+/* Resizes src to size x size into a new allocation in dst, with the filter of
+ * Pillow's resize(..., BICUBIC) (see resize.c); pad fills with black. */
 void image_resize(const struct image *src, int size, enum resize_mode mode, struct image *dst);
 
 #endif
