@@ -113,7 +113,7 @@ test: $(PROGS) $(UNIT_BINS)
 	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) \
 		bats --tap tests
 
-bench: all
+bench: all $(UNIT_BINS)
 	VITCAP_BIN=$(CURDIR)/$(BIN) PY=$(PY) tests/bench/run.sh
 
 FUZZ_SECONDS ?= 180
