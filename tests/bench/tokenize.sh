@@ -27,9 +27,10 @@ build_word=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 build_bpe=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
 hf_train1=$(RAYON_NUM_THREADS=1 "$PY" "$ref/tokenize_hf.py" train "$caps" 4000)
 hf_trainn=$("$PY" "$ref/tokenize_hf.py" train "$caps" 4000)
-printf 'build word-level (%d tokens):      %6.2f s\n' "$(($(wc -l < "$d/word.txt") - 1))" "$build_word"
-printf 'build --bpe 4000:                  %6.2f s\n' "$build_bpe"
-printf 'tokenizers BpeTrainer, 4000 merges: %6.2f s on 1 thread, %6.2f s on %d\n' \
+printf 'build word-level, %6d tokens:     %6.2f s\n' "$(($(wc -l < "$d/word.txt") - 1))" \
+	"$build_word"
+printf 'build --bpe 4000:                    %6.2f s\n' "$build_bpe"
+printf 'tokenizers BpeTrainer, 4000 merges:  %6.2f s on 1 thread, %.2f s on %d\n' \
 	"$hf_train1" "$hf_trainn" "$(nproc)"
 echo "tokenize learns BPE $(ratio "$build_bpe" "$hf_train1") times faster than tokenizers on 1 thread"
 
