@@ -1,0 +1,72 @@
+/* backend.h: the operations the model is composed of, on device buffers.
+ *
+ * model.c does all its work through one of these tables and never touches a
+ * buffer's contents itself, so a CUDA backend is a second table. Every pointer
+ * argument is device memory, except where a comment says host. The operations
+ * have the shapes and semantics of the CPU kernels of the same name in layers.h
+ * (dinp "=" or "+=", parameter gradients "+="); the CPU backend is those
+ * kernels, with host memory as the device. */
+#ifndef VITCAP_BACKEND_H
+#define VITCAP_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend {
+	const char *name;
+
+	/* memory: alloc returns zeroed memory or exits with a message */
+	void *(*alloc)(size_t bytes);
+	void (*free)(void *p);
+	void (*upload)(void *dst, const void *host, size_t bytes);
+	void (*download)(void *host, const void *src, size_t bytes);
+	void (*zero)(void *p, size_t bytes);
+
+	/* layers (layers.h); mean and std of im2col are host arrays */
+	void (*im2col_forward)(float *cols, const uint8_t *img, const float mean[3],
+	    const float std[3], int B, int H, int W, int P);
+	void (*vit_embed_forward)(float *out, const float *patches, const float *cls,
+	    const float *pos, int B, int Np, int C);
+	void (*vit_embed_backward)(float *dpatches, float *dcls, float *dpos,
+	    const float *dout, int B, int Np, int C);
+	void (*embed_forward)(float *out, const int32_t *ids, const float *wte,
+	    const float *wpe, int B, int T, int C);
+	void (*embed_backward)(float *dwte, float *dwpe, const float *dout,
+	    const int32_t *ids, int B, int T, int C);
+	void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
+	    const float *w, const float *b, int M, int C, float eps);
+	void (*layernorm_backward)(float *dinp, float *dw, float *db, const float *dout,
+	    const float *inp, const float *w, const float *mean, const float *rstd,
+	    int M, int C);
+	void (*matmul_forward)(float *out, const float *inp, const float *w,
+	    const float *bias, int M, int C, int OC);
+	void (*matmul_backward)(float *dinp, float *dw, float *dbias, const float *dout,
+	    const float *inp, const float *w, int M, int C, int OC, int accumulate);
+	void (*attention_forward)(float *out, float *att, const float *q, const float *k,
+	    const float *v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH,
+	    int causal);
+	void (*attention_backward)(float *dq, float *dk, float *dv, float *datt,
+	    const float *dout, const float *q, const float *k, const float *v,
+	    const float *att, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH);
+	void (*gelu_forward)(float *out, const float *inp, size_t n, int exact);
+	void (*gelu_backward)(float *dinp, const float *inp, const float *dout, size_t n,
+	    int exact);
+	void (*residual_forward)(float *out, const float *a, const float *b, size_t n);
+	void (*classifier_forward)(float *logits, float *losses, const float *inp,
+	    const float *wte, const int32_t *targets, int M, int C, int V);
+	void (*classifier_backward)(float *dinp, float *dwte, float *probs,
+	    const float *inp, const float *wte, const int32_t *targets, float scale,
+	    int M, int C, int V);
+	void (*gather_position)(float *out, const float *inp, int B, int T, int C, int t);
+
+	/* whole-vector operations; the sums come back to the host */
+	double (*sum)(const float *x, size_t n);
+	double (*sumsq)(const float *x, size_t n);
+	void (*scale)(float *x, size_t n, float s);
+	void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, double lr,
+	    double beta1, double beta2, double eps, double wd, long step);
+};
+
+extern const struct backend backend_cpu;
+
+#endif

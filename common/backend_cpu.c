@@ -1,0 +1,65 @@
+/* backend_cpu.c: the backend whose device is host memory and whose operations
+ * are the kernels of layers.h and adamw.h. */
+#include "adamw.h"
+#include "backend.h"
+#include "layers.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *
+cpu_alloc(size_t bytes)
+{
+	return ecalloc(1, bytes);
+}
+
+static void
+cpu_free(void *p)
+{
+	free(p);
+}
+
+static void
+cpu_copy(void *dst, const void *src, size_t bytes)
+{
+	if (bytes)
+		memcpy(dst, src, bytes);
+}
+
+static void
+cpu_zero(void *p, size_t bytes)
+{
+	if (bytes)
+		memset(p, 0, bytes);
+}
+
+const struct backend backend_cpu = {
+	.name = "cpu",
+	.alloc = cpu_alloc,
+	.free = cpu_free,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.zero = cpu_zero,
+	.im2col_forward = im2col_forward,
+	.vit_embed_forward = vit_embed_forward,
+	.vit_embed_backward = vit_embed_backward,
+	.embed_forward = embed_forward,
+	.embed_backward = embed_backward,
+	.layernorm_forward = layernorm_forward,
+	.layernorm_backward = layernorm_backward,
+	.matmul_forward = matmul_forward,
+	.matmul_backward = matmul_backward,
+	.attention_forward = attention_forward,
+	.attention_backward = attention_backward,
+	.gelu_forward = gelu_forward,
+	.gelu_backward = gelu_backward,
+	.residual_forward = residual_forward,
+	.classifier_forward = classifier_forward,
+	.classifier_backward = classifier_backward,
+	.gather_position = gather_position,
+	.sum = vec_sum,
+	.sumsq = vec_sumsq,
+	.scale = vec_scale,
+	.adamw = adamw_update,
+};

@@ -1,0 +1,41 @@
+/* vecmath.h: elementary functions as straight-line code, so that the loops of
+ * the kernels that call them vectorise (glibc's expf is a call per element). */
+#ifndef VITCAP_VECMATH_H
+#define VITCAP_VECMATH_H
+
+#include <stdint.h>
+
+/* e^-m for m >= 0, to about 2 ulp; 0 past m = 87, where e^-m would turn
+ * denormal, and for a NaN m (callers keep the NaN in another term). Cephes'
+ * expf: -m = n ln2 + r with |r| <= ln2/2, a polynomial for e^r, and 2^n put in
+ * the exponent bits. The clamp compares the bits as integers: a float
+ * comparison would keep GCC from vectorising. */
+static inline float
+exp_neg(float m)
+{
+	union {
+		float f;
+		int32_t i;
+	} b, scale;
+	float x, n, r, p;
+	int32_t under;
+
+	b.f = m;
+	under = b.i > 0x42ae0000;                       /* m > 87.0f, or NaN */
+	b.i = under ? 0x42ae0000 : b.i;
+	x = -b.f;
+	n = (x * 1.44269504088896341f - 12582912.0f) + 12582912.0f;    /* round(x / ln2) */
+	r = x - n * 0.693359375f;
+	r = r + n * 2.12194440e-4f;
+	p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	scale.i = under ? 0 : ((int32_t)n + 127) << 23;
+	return p * scale.f;
+}
+
+#endif
