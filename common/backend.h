@@ -58,6 +58,8 @@ struct backend {
 	    const float *inp, const float *wte, const int32_t *targets, float scale,
 	    int M, int C, int V);
 	void (*gather_position)(float *out, const float *inp, int B, int T, int C, int t);
+	void (*gather_rows)(float *out, const float *inp, const int32_t *idx, int K, int B,
+	    int C);
 
 	/* whole-vector operations; the sums come back to the host */
 	double (*sum)(const float *x, size_t n);

@@ -58,6 +58,7 @@ const struct backend backend_cpu = {
 	.classifier_forward = classifier_forward,
 	.classifier_backward = classifier_backward,
 	.gather_position = gather_position,
+	.gather_rows = gather_rows,
 	.sum = vec_sum,
 	.sumsq = vec_sumsq,
 	.scale = vec_scale,

@@ -27,6 +27,7 @@ colsum_accumulate(float *dsum, const float *x, int M, int C, int ld)
 		for (r = 0; r < M; r++) {
 			const float *row = x + (size_t)r * ld;
 
+#pragma omp simd
 			for (c = c0; c < c1; c++)
 				acc[c - c0] += row[c];
 		}
@@ -78,6 +79,7 @@ vit_embed_forward(float *out, const float *patches, const float *cls, const floa
 		const float *p = pos + (size_t)n * C;
 		float *o = out + (size_t)i * C;
 
+#pragma omp simd
 		for (c = 0; c < C; c++)
 			o[c] = src[c] + p[c];
 	}
@@ -105,11 +107,13 @@ vit_embed_backward(float *dpatches, float *dcls, float *dpos, const float *dout,
 		for (b = 0; b < B; b++) {
 			const float *d = dout + ((size_t)b * N + n) * C;
 
+#pragma omp simd
 			for (c = 0; c < C; c++)
 				dp[c] += d[c];
 		}
 		if (n < off)
 			for (b = 0; b < B; b++)
+#pragma omp simd
 				for (c = 0; c < C; c++)
 					dcls[c] += dout[(size_t)b * N * C + c];
 	}
@@ -127,6 +131,7 @@ embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe
 		float *o = out + (size_t)i * C;
 		int c;
 
+#pragma omp simd
 		for (c = 0; c < C; c++)
 			o[c] = e[c] + p[c];
 	}
@@ -147,6 +152,7 @@ embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
 			float *dw = dwte + (size_t)ids[i] * C;
 			const float *d = dout + (size_t)i * C;
 
+#pragma omp simd
 			for (c = c0; c < c1; c++)
 				dw[c] += d[c];
 		}
@@ -159,6 +165,7 @@ embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
 		for (b = 0; b < B; b++) {
 			const float *d = dout + ((size_t)b * T + t) * C;
 
+#pragma omp simd
 			for (c = 0; c < C; c++)
 				dp[c] += d[c];
 		}
@@ -180,12 +187,15 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 		int c;
 
 		/* sums in double: a row far from zero keeps its variance */
+#pragma omp simd reduction(+:sum)
 		for (c = 0; c < C; c++)
 			sum += x[c];
 		m = (float)(sum / C);
+#pragma omp simd reduction(+:ss)
 		for (c = 0; c < C; c++)
 			ss += (double)(x[c] - m) * (x[c] - m);
 		s = (float)(1.0 / sqrt(ss / C + eps));
+#pragma omp simd
 		for (c = 0; c < C; c++)
 			o[c] = (x[c] - m) * s * w[c] + b[c];
 		mean[r] = m;
@@ -206,6 +216,7 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 		float m = mean[r], s = rstd[r], dmean = 0, dnorm = 0;
 		int c;
 
+#pragma omp simd reduction(+:dmean, dnorm)
 		for (c = 0; c < C; c++) {
 			float dn = d[c] * w[c];
 
@@ -214,6 +225,7 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 		}
 		dmean /= C;
 		dnorm /= C;
+#pragma omp simd
 		for (c = 0; c < C; c++) {
 			float n = (x[c] - m) * s;
 
@@ -229,6 +241,7 @@ layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 			const float *x = inp + (size_t)rr * C, *d = dout + (size_t)rr * C;
 			float m = mean[rr], s = rstd[rr];
 
+#pragma omp simd
 			for (c = c0; c < c1; c++) {
 				aw[c - c0] += d[c] * (x[c] - m) * s;
 				ab[c - c0] += d[c];
@@ -247,18 +260,15 @@ matmul_forward(float *out, const float *inp, const float *w, const float *bias,
 {
 	int r;
 
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, C, 1.0f, inp, C, w, C,
-	    0.0f, out, OC);
-	if (!bias)
-		return;
+	/* the bias first, then sgemm adds onto it (beta 1): one pass over out
+	 * instead of sgemm clearing it and another adding the bias */
+	if (bias) {
 #pragma omp parallel for schedule(static)
-	for (r = 0; r < M; r++) {
-		float *o = out + (size_t)r * OC;
-		int c;
-
-		for (c = 0; c < OC; c++)
-			o[c] += bias[c];
+		for (r = 0; r < M; r++)
+			memcpy(out + (size_t)r * OC, bias, OC * sizeof(float));
 	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, C, 1.0f, inp, C, w, C,
+	    bias ? 1.0f : 0.0f, out, OC);
 }
 
 void
@@ -388,6 +398,7 @@ classifier_backward(float *dinp, float *dwte, float *probs, const float *inp,
 			memset(d, 0, V * sizeof(float));
 			continue;
 		}
+#pragma omp simd
 		for (v = 0; v < V; v++)
 			d[v] *= scale;
 		d[targets[r]] -= scale;
@@ -402,6 +413,17 @@ gather_position(float *out, const float *inp, int B, int T, int C, int t)
 
 	for (b = 0; b < B; b++)
 		memcpy(out + (size_t)b * C, inp + ((size_t)b * T + t) * C, C * sizeof(float));
+}
+
+void
+gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int C)
+{
+	int i;
+
+#pragma omp parallel for schedule(static)
+	for (i = 0; i < K * B; i++)
+		memcpy(out + (size_t)i * C, inp + ((size_t)(i / B) * B + idx[i % B]) * C,
+		    C * sizeof(float));
 }
 
 /* Chunks fixed by n alone; partial sums added in chunk order. */

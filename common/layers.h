@@ -88,6 +88,10 @@ void classifier_backward(float *dinp, float *dwte, float *probs, const float *in
 /* out (B,C) = inp[:, t, :] for inp (B,T,C). */
 void gather_position(float *out, const float *inp, int B, int T, int C, int t);
 
+/* out (K,B,C): out[k, b] = inp[k, idx[b]] for inp (K,B,C), idx (B) in [0,B);
+ * out and inp apart. */
+void gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int C);
+
 /* Sums in double, in an order fixed by n alone (the same for any thread count). */
 double vec_sum(const float *x, size_t n);
 double vec_sumsq(const float *x, size_t n);

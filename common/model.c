@@ -35,6 +35,10 @@ struct dec_acts {
 	float *ln3, *ln3_mean, *ln3_rstd;
 	float *fc1, *gelu;                      /* (B,T,F) */
 	float *out;                             /* (B,T,D) */
+	/* incremental decoding (reserves without MODEL_TRAIN): the self-attention
+	 * keys and values of the positions so far, (T,B,D) each so that position t
+	 * of every row is one block; two copies, for beam search's reordering */
+	float *kcache[2], *vcache[2];
 };
 
 struct acts {
@@ -136,9 +140,18 @@ acts_layout(struct acts *a, const struct config *c, int B, unsigned flags, float
 		for (i = 0; i < c->dec_layers; i++) {
 			struct dec_acts *d = &a->dec[i];
 
-			if (i > 0 && !(flags & MODEL_TRAIN)) {
-				*d = a->dec[0];
-				continue;
+			if (!(flags & MODEL_TRAIN)) {
+				/* one block for all layers, but the encoder's keys and values
+				 * and the caches, which incremental decoding keeps per layer */
+				if (i > 0)
+					*d = a->dec[0];
+				d->xkv = take(&l, B * N * 2 * D);
+				d->kcache[0] = take(&l, T * B * D);
+				d->kcache[1] = take(&l, T * B * D);
+				d->vcache[0] = take(&l, T * B * D);
+				d->vcache[1] = take(&l, T * B * D);
+				if (i > 0)
+					continue;
 			}
 			d->ln1 = take(&l, B * T * D);
 			d->ln1_mean = take(&l, B * T);
@@ -151,7 +164,8 @@ acts_layout(struct acts *a, const struct config *c, int B, unsigned flags, float
 			d->ln2_mean = take(&l, B * T);
 			d->ln2_rstd = take(&l, B * T);
 			d->xq = take(&l, B * T * D);
-			d->xkv = take(&l, B * N * 2 * D);
+			if (flags & MODEL_TRAIN)
+				d->xkv = take(&l, B * N * 2 * D);
 			d->xatt = take(&l, B * H * T * N);
 			d->xatty = take(&l, B * T * D);
 			d->res2 = take(&l, B * T * D);
@@ -267,10 +281,11 @@ free_acts(struct model *m)
 	be->free(m->img);
 	be->free(m->ids);
 	be->free(m->targets);
+	be->free(m->parents);
 	m->a = NULL;
 	m->actbuf = NULL;
 	m->img = NULL;
-	m->ids = m->targets = NULL;
+	m->ids = m->targets = m->parents = NULL;
 }
 
 void
@@ -312,6 +327,7 @@ model_reserve(struct model *m, int B, unsigned flags)
 	if (flags & MODEL_DECODER) {
 		m->ids = be->alloc(B * T * sizeof(int32_t));
 		m->targets = be->alloc(B * T * sizeof(int32_t));
+		m->parents = be->alloc(B * sizeof(int32_t));
 	}
 	if ((flags & MODEL_TRAIN) && !m->grads) {
 		m->grads = be->alloc(m->tab.total * sizeof(float));
@@ -320,6 +336,7 @@ model_reserve(struct model *m, int B, unsigned flags)
 		weights_point(&m->g, c, m->grads);
 	}
 	m->B = m->T = 0;
+	m->dec_B = 0;
 }
 
 /* ---- forward ------------------------------------------------------------------ */
@@ -551,6 +568,123 @@ model_next_logits(struct model *m, const int32_t *ids, int B, int T, float *logi
 	    m->w.dec_lnf_b, B, c->dim, (float)c->ln_eps);
 	be->classifier_forward(a->logits, NULL, a->dec_out, m->w.tok, NULL, B, c->dim, c->vocab);
 	be->download(logits, a->logits, (size_t)B * c->vocab * sizeof(float));
+	return 0;
+}
+
+/* ---- incremental decoding --------------------------------------------------------- */
+
+int
+model_decode_start(struct model *m, int B)
+{
+	const struct config *c = &m->cfg;
+	const int D = c->dim, N = config_enc_len(c);
+	int l;
+
+	m->dec_B = 0;
+	if (check_batch(m, B, MODEL_DECODER) != 0)
+		return -1;
+	if (m->flags & MODEL_TRAIN)
+		return seterr(m, "incremental decoding needs a reserve without MODEL_TRAIN");
+	for (l = 0; l < c->dec_layers; l++)
+		m->be->matmul_forward(m->a->dec[l].xkv, m->a->enc_out, m->w.dec[l].xkv_w,
+		    m->w.dec[l].xkv_b, B * N, D, 2 * D);
+	m->dec_B = B;
+	m->dec_pos = 0;
+	m->dec_sel = 0;
+	return 0;
+}
+
+int
+model_decode_step(struct model *m, const int32_t *ids, float *logits)
+{
+	const struct backend *be = m->be;
+	const struct config *c = &m->cfg;
+	const struct weights *w = &m->w;
+	struct acts *a = m->a;
+	const int B = m->dec_B, t = m->dec_pos, D = c->dim, F = config_hidden(c);
+	const int H = c->heads, N = config_enc_len(c), sel = m->dec_sel;
+	const float eps = (float)c->ln_eps;
+	const float *x;
+	int l, b;
+
+	if (B == 0)
+		return seterr(m, "no model_decode_start");
+	if (t >= c->dec_len)
+		return seterr(m, "step %d: the model has %d decoder positions", t + 1, c->dec_len);
+	for (b = 0; b < B; b++)
+		if (ids[b] < 0 || ids[b] >= c->vocab)
+			return seterr(m, "token id %d of row %d is out of range for a vocabulary "
+			    "of %d", ids[b], b, c->vocab);
+	be->upload(m->ids, ids, B * sizeof(int32_t));
+	/* one position: row t of pos_embed, B rows throughout */
+	be->embed_forward(a->dec_in, m->ids, w->tok, w->dec_pos + (size_t)t * D, B, 1, D);
+	x = a->dec_in;
+	for (l = 0; l < c->dec_layers; l++) {
+		const struct dec_block *p = &w->dec[l];
+		struct dec_acts *d = &a->dec[l];
+		float *kc = d->kcache[sel], *vc = d->vcache[sel];
+
+		be->layernorm_forward(d->ln1, d->ln1_mean, d->ln1_rstd, x, p->ln1_w, p->ln1_b,
+		    B, D, eps);
+		/* q into qkv; k and v straight into the caches' block t, the weight's
+		 * rows split as q, k, v */
+		be->matmul_forward(d->qkv, d->ln1, p->qkv_w, p->qkv_b, B, D, D);
+		be->matmul_forward(kc + (size_t)t * B * D, d->ln1, p->qkv_w + (size_t)D * D,
+		    p->qkv_b + D, B, D, D);
+		be->matmul_forward(vc + (size_t)t * B * D, d->ln1, p->qkv_w + (size_t)2 * D * D,
+		    p->qkv_b + 2 * D, B, D, D);
+		/* the caches' rows are (B*D) wide, so the B rows' H heads are one
+		 * "batch" of B*H heads of one query over t+1 keys */
+		be->attention_forward(d->atty, d->att, d->qkv, kc, vc, B * D, B * D, 1, 1, t + 1,
+		    B * D, B * H, 0);
+		be->matmul_forward(d->res1, d->atty, p->proj_w, p->proj_b, B, D, D);
+		be->residual_forward(d->res1, d->res1, x, (size_t)B * D);
+
+		be->layernorm_forward(d->ln2, d->ln2_mean, d->ln2_rstd, d->res1, p->ln2_w,
+		    p->ln2_b, B, D, eps);
+		be->matmul_forward(d->xq, d->ln2, p->xq_w, p->xq_b, B, D, D);
+		be->attention_forward(d->xatty, d->xatt, d->xq, d->xkv, d->xkv + D, D, 2 * D,
+		    B, 1, N, D, H, 0);
+		be->matmul_forward(d->res2, d->xatty, p->xproj_w, p->xproj_b, B, D, D);
+		be->residual_forward(d->res2, d->res2, d->res1, (size_t)B * D);
+
+		be->layernorm_forward(d->ln3, d->ln3_mean, d->ln3_rstd, d->res2, p->ln3_w,
+		    p->ln3_b, B, D, eps);
+		be->matmul_forward(d->fc1, d->ln3, p->fc1_w, p->fc1_b, B, D, F);
+		be->gelu_forward(d->gelu, d->fc1, (size_t)B * F, c->gelu == GELU_EXACT);
+		be->matmul_forward(d->out, d->gelu, p->fc2_w, p->fc2_b, B, F, D);
+		be->residual_forward(d->out, d->out, d->res2, (size_t)B * D);
+		x = d->out;
+	}
+	be->layernorm_forward(a->dec_out, a->dec_mean, a->dec_rstd, x, w->dec_lnf_w,
+	    w->dec_lnf_b, B, D, eps);
+	be->classifier_forward(a->logits, NULL, a->dec_out, w->tok, NULL, B, D, c->vocab);
+	be->download(logits, a->logits, (size_t)B * c->vocab * sizeof(float));
+	m->dec_pos++;
+	return 0;
+}
+
+int
+model_decode_reorder(struct model *m, const int32_t *parent)
+{
+	const int B = m->dec_B, D = m->cfg.dim, sel = m->dec_sel;
+	int l, b;
+
+	if (B == 0)
+		return seterr(m, "no model_decode_start");
+	for (b = 0; b < B; b++)
+		if (parent[b] < 0 || parent[b] >= B)
+			return seterr(m, "parent %d of row %d: not a row of %d", parent[b], b, B);
+	if (m->dec_pos == 0)
+		return 0;
+	m->be->upload(m->parents, parent, B * sizeof(int32_t));
+	for (l = 0; l < m->cfg.dec_layers; l++) {
+		struct dec_acts *d = &m->a->dec[l];
+
+		m->be->gather_rows(d->kcache[!sel], d->kcache[sel], m->parents, m->dec_pos, B, D);
+		m->be->gather_rows(d->vcache[!sel], d->vcache[sel], m->parents, m->dec_pos, B, D);
+	}
+	m->dec_sel = !sel;
 	return 0;
 }
 

@@ -62,11 +62,16 @@ struct model {
 	struct acts *a;
 	uint8_t *img;                   /* device, maxB images */
 	int32_t *ids, *targets;         /* device, maxB * dec_len */
+	int32_t *parents;               /* device, maxB: beam search's reordering */
 
 	/* the last forward, for the backward */
 	int B, T;
 	int from_images;                /* the encoder ran (else embeddings were given) */
 	long ntargets;                  /* targets that count (not <pad>) */
+
+	/* incremental decoding */
+	int dec_B, dec_pos;             /* rows, and positions fed so far */
+	int dec_sel;                    /* which copy of the caches is current */
 
 	char err[256];                  /* after a -1 return */
 };
@@ -119,6 +124,20 @@ void model_logits(struct model *m, float *logits);
 /* Inference: the decoder over ids (host [B, T]) on the encoder output already
  * there, and the logits of position T-1 only, into host F32 [B, V]. */
 int model_next_logits(struct model *m, const int32_t *ids, int B, int T, float *logits);
+
+/* Incremental decoding with a key/value cache (greedy and beam search), after
+ * a reserve without MODEL_TRAIN. model_decode_start begins B sequences on the
+ * encoder output already there (model_encode, model_set_embed), computing each
+ * layer's cross-attention keys and values once. Each model_decode_step feeds
+ * one token per row (host ids [B], <bos> first) at the next position and
+ * writes the logits for the token after it (host [B, V]); at most dec_len
+ * steps. model_decode_reorder makes row b continue the sequence of row
+ * parent[b] (host [B]), as beam search keeps the best beams; a row keeps its
+ * own encoder output, so parents come from the same image. Each returns 0, or
+ * -1 with m->err. */
+int model_decode_start(struct model *m, int B);
+int model_decode_step(struct model *m, const int32_t *ids, float *logits);
+int model_decode_reorder(struct model *m, const int32_t *parent);
 
 /* Zeroes the gradients (those being trained). */
 void model_zero_grad(struct model *m);

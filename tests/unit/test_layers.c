@@ -854,6 +854,19 @@ test_gather(void)
 			ref[b * C + c] = inp[(b * T + 2) * C + c];
 	gather_position(out, inp, B, T, C, 2);
 	expect("gather_position", relerr(out, ref, NULL, B * C), 0);
+	{
+		const int32_t idx[3] = {2, 2, 0};
+		float rows[60];
+		double rref[60];
+		int k;
+
+		for (k = 0; k < 4; k++)
+			for (b = 0; b < B; b++)
+				for (c = 0; c < C; c++)
+					rref[(k * B + b) * C + c] = inp[(k * B + idx[b]) * C + c];
+		gather_rows(rows, inp, idx, 4, B, C);
+		expect("gather_rows", relerr(rows, rref, NULL, 60), 0);
+	}
 	free(inp);
 }
 

@@ -691,6 +691,69 @@ check_next_logits(void)
 	model_free(inf);
 }
 
+/* Incremental decoding gives the logits of the full forward over each prefix,
+ * also after beam search's reordering; the rows share one image, so any row
+ * may continue any other. */
+static void
+check_decode(void)
+{
+	struct model *inc = new_small(1, 61), *full = new_small(1, 61);
+	const int B = 3, T = 8, V = 50;
+	const int32_t parent[3] = {2, 0, 0};
+	int32_t seq[3][8], prefix[3 * 8], step_ids[3];
+	float *got = emalloc(B * V * sizeof *got), *want = emalloc(B * V * sizeof *want);
+	double err = 0;
+	struct batch x;
+	size_t img = (size_t)16 * 16 * 3;
+	int t, b, v, bad;
+
+	make_batch(&x, &inc->cfg, B, T, 62, 0);
+	for (b = 1; b < B; b++)
+		memcpy(x.images + b * img, x.images, img);
+	for (b = 0; b < B; b++)
+		for (t = 0; t < T; t++)
+			seq[b][t] = 4 + (b * 7 + t * 5) % (V - 4);
+	model_reserve(inc, B, MODEL_ENCODER | MODEL_DECODER);
+	model_reserve(full, B, MODEL_ENCODER | MODEL_DECODER);
+	if (model_encode(inc, x.images, B, NULL) != 0 || model_decode_start(inc, B) != 0 ||
+	    model_encode(full, x.images, B, NULL) != 0)
+		eprintf("%s", inc->err);
+	for (t = 0; t < T; t++) {
+		if (t == 5) {
+			int32_t old[3][8];
+
+			if (model_decode_reorder(inc, parent) != 0)
+				eprintf("%s", inc->err);
+			memcpy(old, seq, sizeof old);
+			for (b = 0; b < B; b++)
+				memcpy(seq[b], old[parent[b]], 5 * sizeof(int32_t));
+		}
+		for (b = 0; b < B; b++) {
+			step_ids[b] = seq[b][t];
+			memcpy(prefix + b * (t + 1), seq[b], (t + 1) * sizeof(int32_t));
+		}
+		if (model_decode_step(inc, step_ids, got) != 0 ||
+		    model_next_logits(full, prefix, B, t + 1, want) != 0)
+			eprintf("%s%s", inc->err, full->err);
+		for (v = 0; v < B * V; v++)
+			err = fmax(err, fabs(got[v] - want[v]));
+	}
+	expect(err < 1e-5, "incremental decoding = full forward of each prefix, with a beam "
+	    "reorder after step 5 (max diff %.2g)", err);
+	bad = model_decode_step(inc, step_ids, got) == -1 &&
+	    strcmp(inc->err, "step 9: the model has 8 decoder positions") == 0;
+	expect(bad, "decoding past dec_len: %s", inc->err);
+	expect(model_decode_reorder(inc, (int32_t[]){0, 3, 1}) == -1,
+	    "bad parent: %s", inc->err);
+	model_reserve(full, B, mode_flags(MODE_FULL));
+	expect(model_decode_start(full, B) == -1, "decoding in a training reserve: %s", full->err);
+	free(got);
+	free(want);
+	free_batch(&x);
+	model_free(inc);
+	model_free(full);
+}
+
 /* Saving parameters and optimizer state, then resuming, repeats the same losses. */
 static void
 check_resume(const char *dir)
@@ -776,6 +839,7 @@ selfcheck(void)
 	check_directional(0, MODE_EMBED);
 	check_frozen();
 	check_next_logits();
+	check_decode();
 	check_resume(dir);
 	check_flops();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
