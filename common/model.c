@@ -820,6 +820,17 @@ model_zero_grad(struct model *m)
 	m->be->zero(m->grads + off, (m->tab.total - off) * sizeof(float));
 }
 
+float *
+model_trained_grads(struct model *m, size_t *n)
+{
+	size_t off = trained_offset(m);
+
+	if (!m->grads)
+		eprintf("model_trained_grads: the model was not reserved for training");
+	*n = m->tab.total - off;
+	return m->grads + off;
+}
+
 double
 model_grad_norm(struct model *m)
 {

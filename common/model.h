@@ -95,9 +95,10 @@ int model_save(struct model *m, const char *path, const char *vocab, char *err,
 void model_free(struct model *m);
 
 /* Allocates the activations for batches of up to B samples and what flags ask for
- * (MODEL_*), replacing earlier ones. Without MODEL_TRAIN (or with a frozen
- * encoder, for the encoder) a stack keeps one block's activations, not one per
- * layer. Gradients and moments, once allocated, stay. */
+ * (MODEL_*), replacing earlier ones. A stack that is not trained (no MODEL_TRAIN,
+ * or a frozen encoder) keeps one block's activations for all its layers; a
+ * decoder reserved without MODEL_TRAIN also gets the key/value caches of
+ * incremental decoding. Gradients and moments, once allocated, stay. */
 void model_reserve(struct model *m, int B, unsigned flags);
 
 /* Encoder forward: images (host U8 [B, image, image, 3], RGB) -> the encoder
@@ -148,6 +149,11 @@ void model_zero_grad(struct model *m);
  * ranks, so that the sum of the ranks' gradients is that of one large batch.
  * Stops at the encoder output when the encoder is frozen or was not run. */
 void model_backward(struct model *m, double ntargets);
+
+/* The gradients being trained as one device vector of *n floats: all of them,
+ * or the decoder's with a frozen encoder. What a data-parallel trainer sums over
+ * its ranks between model_backward and model_clip_grad. */
+float *model_trained_grads(struct model *m, size_t *n);
 
 /* The L2 norm of the gradients being trained. */
 double model_grad_norm(struct model *m);

@@ -90,3 +90,37 @@ check_train() {
 		cmp "$BATS_TEST_TMPDIR/a$t/final.safetensors" "$BATS_TEST_TMPDIR/b$t/final.safetensors"
 	done
 }
+
+@test "model: a checkpoint that PyTorch saved (its own tensor order) loads, and saves back the same bytes" {
+	model dump "$(cfg odd)" 7 "$BATS_TEST_TMPDIR" full
+	"$PY" - "$TESTS/ref" "$BATS_TEST_TMPDIR/model.safetensors" "$BATS_TEST_TMPDIR/torch.safetensors" <<-'PYEOF'
+		import sys
+		sys.path.insert(0, sys.argv.pop(1))
+		from safetensors import safe_open
+		from safetensors.torch import save_file
+		import model
+		m, vocab = model.load(sys.argv[1])
+		with safe_open(sys.argv[1], framework="pt") as f:
+		    meta = f.metadata()
+		save_file({k: v.contiguous() for k, v in m.state_dict().items()}, sys.argv[2], metadata=meta)
+	PYEOF
+	model resave "$BATS_TEST_TMPDIR/torch.safetensors" "$BATS_TEST_TMPDIR/again.safetensors"
+	cmp "$BATS_TEST_TMPDIR/model.safetensors" "$BATS_TEST_TMPDIR/again.safetensors"
+}
+
+@test "model: loading names the tensor that does not fit" {
+	model dump "$(cfg plain)" 7 "$BATS_TEST_TMPDIR" full
+	"$PY" - "$BATS_TEST_TMPDIR/model.safetensors" "$BATS_TEST_TMPDIR/bad.safetensors" <<-'PYEOF'
+		import sys
+		from safetensors import safe_open
+		from safetensors.torch import save_file
+		with safe_open(sys.argv[1], framework="pt") as f:
+		    meta = f.metadata()
+		    t = {k: f.get_tensor(k) for k in f.keys()}
+		t["decoder.pos_embed"] = t["decoder.pos_embed"][:4].contiguous()
+		save_file(t, sys.argv[2], metadata=meta)
+	PYEOF
+	run -1 model resave "$BATS_TEST_TMPDIR/bad.safetensors" "$BATS_TEST_TMPDIR/x.safetensors"
+	[ "$output" = "test_model: $BATS_TEST_TMPDIR/bad.safetensors: tensor decoder.pos_embed: shape [4, 32], expected [8, 32] for the config" ]
+	[ ! -e "$BATS_TEST_TMPDIR/x.safetensors" ]
+}

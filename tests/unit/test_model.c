@@ -10,6 +10,7 @@
  *                                           steps (lr 1e-3, wd 0.1, clip 1.0): one
  *                                           "step loss grad_norm" line per step, and
  *                                           the weights after in DIR/final.safetensors
+ *   test_model resave IN OUT                loads checkpoint IN and saves it as OUT
  *   test_model bench CONFIG VOCAB B STEPS MODE
  *                                           images/s of forward+backward and of
  *                                           whole steps
@@ -27,6 +28,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,6 +275,19 @@ train(const char *cfgarg, uint64_t seed, int n, const char *dir, int mode)
 	return 0;
 }
 
+static int
+resave(const char *in, const char *out)
+{
+	char err[512], *vocab;
+	struct model *m = model_load(in, &backend_cpu, &vocab, err, sizeof err);
+
+	if (!m || model_save(m, out, vocab, err, sizeof err) != 0)
+		eprintf("%s", err);
+	free(vocab);
+	model_free(m);
+	return 0;
+}
+
 static double
 now(void)
 {
@@ -299,6 +314,7 @@ bench(const char *cfgarg, int vocab, int B, int steps, int mode)
 	struct model *m;
 	struct batch b;
 	double *fb = emalloc(steps * sizeof *fb), *full = emalloc(steps * sizeof *full), t0;
+	struct rusage ru;
 	double flops;
 	int i;
 
@@ -324,12 +340,14 @@ bench(const char *cfgarg, int vocab, int B, int steps, int mode)
 	qsort(full, steps, sizeof *full, cmpd);
 	flops = model_flops(&c, mode_flags(mode) & ~(mode == MODE_EMBED ? MODEL_ENCODER : 0),
 	    c.dec_len);
+	getrusage(RUSAGE_SELF, &ru);
 	printf("vitcap %s B=%d V=%d threads=%d mode=%s: forward+backward %.1f images/s "
 	    "(median %.1f), step %.1f images/s (median %.1f), %.1f GFLOP/s; activations "
-	    "%.1f MiB, %zu parameters\n", cfgarg, B, vocab, omp_get_max_threads(),
-	    mode == MODE_FULL ? "full" : mode == MODE_FROZEN ? "frozen" : "embed",
-	    B / fb[0], B / fb[steps / 2], B / full[0], B / full[steps / 2],
-	    flops * B / fb[0] * 1e-9, m->nacts * 4.0 / (1 << 20), m->tab.total);
+	    "%.1f MiB, %zu parameters, peak RSS %.0f MiB\n", cfgarg, B, vocab,
+	    omp_get_max_threads(), mode == MODE_FULL ? "full" : mode == MODE_FROZEN ? "frozen" :
+	    "embed", B / fb[0], B / fb[steps / 2], B / full[0], B / full[steps / 2],
+	    flops * B / fb[0] * 1e-9, m->nacts * 4.0 / (1 << 20), m->tab.total,
+	    ru.ru_maxrss / 1024.0);
 	free(fb);
 	free(full);
 	free_batch(&b);
@@ -519,6 +537,20 @@ check_checkpoint(const char *dir)
 	expect(l && same_params(m, l) && strcmp(vocab, "a\nb\n") == 0 &&
 	    memcmp(&l->cfg, &m->cfg, sizeof m->cfg) == 0,
 	    "checkpoint: loads back the same bits, config and vocab");
+	{
+		char f1[17], f2[17], f3[17];
+
+		model_encoder_fingerprint(m, f1);
+		model_encoder_fingerprint(l, f2);
+		l->params[l->tab.enc_total] += 1;       /* the first decoder tensor */
+		model_encoder_fingerprint(l, f3);
+		i = strcmp(f1, f2) == 0 && strcmp(f1, f3) == 0;
+		l->params[0] += 1;
+		model_encoder_fingerprint(l, f3);
+		expect(i && strcmp(f1, f3) != 0 && strlen(f1) == 16,
+		    "encoder fingerprint %s: kept by save and load, blind to the decoder, "
+		    "changed by an encoder weight", f1);
+	}
 	free(vocab);
 	model_free(l);
 	for (i = 1; i < 6; i++) {
@@ -863,10 +895,12 @@ main(int argc, char *argv[])
 	if (argc == 7 && strcmp(argv[1], "train") == 0)
 		return train(argv[2], estrtonum(argv[3], 0, 1LL << 62, "seed"),
 		    estrtonum(argv[4], 1, 100000, "steps"), argv[5], parse_mode(argv[6]));
+	if (argc == 4 && strcmp(argv[1], "resave") == 0)
+		return resave(argv[2], argv[3]);
 	if (argc == 7 && strcmp(argv[1], "bench") == 0)
 		return bench(argv[2], estrtonum(argv[3], 4, 1 << 24, "vocab"),
 		    estrtonum(argv[4], 1, 65536, "batch"), estrtonum(argv[5], 1, 100000, "steps"),
 		    parse_mode(argv[6]));
 	uprintf("usage: test_model [dump CONFIG SEED DIR MODE | train CONFIG SEED N DIR MODE | "
-	    "bench CONFIG VOCAB B STEPS MODE]");
+	    "resave IN OUT | bench CONFIG VOCAB B STEPS MODE]");
 }
