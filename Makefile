@@ -114,7 +114,7 @@ test: $(PROGS) $(UNIT_BINS)
 		bats --tap tests
 
 bench: all $(UNIT_BINS)
-	VITCAP_BIN=$(CURDIR)/$(BIN) PY=$(PY) tests/bench/run.sh
+	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) tests/bench/run.sh
 
 FUZZ_SECONDS ?= 180
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/x86_64-linux-gnu/openblas-openmp \
