@@ -276,6 +276,9 @@ tokenize_13a(struct buf *out, struct buf *tmp, const char *s, size_t n)
 	size_t i, k;
 	char *d;
 
+	out->len = 0;
+	if (n == 0)     /* s may be NULL then */
+		return;
 	if (memmem(s, n, "<skipped>", 9)) {
 		replace_all(src, s, n, "<skipped>", "");
 	} else {

@@ -86,64 +86,69 @@ read_tsv(const char *path, struct lines *l, size_t *n)
 	return v;
 }
 
+/* The keyed lines being grouped. main owns it, so that what it points to stays
+ * reachable (for LeakSanitizer) when an error exits from inside load_tsv. */
+struct tsv {
+	struct keyed *h, *r, **byk;
+	size_t nh, nr, *count;
+};
+
 /* Hypotheses in file order; each key once, with at least one reference, and every
  * reference's key among the hypotheses'. */
 static void
-load_tsv(struct corpus *c, const char *hyp, char **refs, size_t nref, struct lines *texts)
+load_tsv(struct corpus *c, struct tsv *t, const char *hyp, char **refs, size_t nref,
+    struct lines *texts)
 {
-	struct keyed *h, *r = NULL, **byk;
-	size_t nh, nr = 0, i, j, *count;
+	size_t i, j;
 
 	lines_read(&texts[0], hyp);
-	h = read_tsv(strcmp(hyp, "-") ? hyp : "stdin", &texts[0], &nh);
-	byk = ereallocarray(NULL, nh, sizeof *byk);
-	for (i = 0; i < nh; i++)
-		byk[i] = &h[i], h[i].seg = i;
-	qsort(byk, nh, sizeof *byk, cmp_key);
-	for (i = 1; i < nh; i++)
-		if (spancmp(&byk[i]->key, &byk[i - 1]->key) == 0)
-			eprintf("%s:%zu: duplicate key \"%.*s\" (first on line %zu)", byk[i]->file,
-			    byk[i]->line, (int)byk[i]->key.len, byk[i]->key.s, byk[i - 1]->line);
+	t->h = read_tsv(strcmp(hyp, "-") ? hyp : "stdin", &texts[0], &t->nh);
+	t->byk = ereallocarray(NULL, t->nh, sizeof *t->byk);
+	for (i = 0; i < t->nh; i++)
+		t->byk[i] = &t->h[i], t->h[i].seg = i;
+	qsort(t->byk, t->nh, sizeof *t->byk, cmp_key);
+	for (i = 1; i < t->nh; i++)
+		if (spancmp(&t->byk[i]->key, &t->byk[i - 1]->key) == 0)
+			eprintf("%s:%zu: duplicate key \"%.*s\" (first on line %zu)",
+			    t->byk[i]->file, t->byk[i]->line, (int)t->byk[i]->key.len,
+			    t->byk[i]->key.s, t->byk[i - 1]->line);
 	for (j = 0; j < nref; j++) {
 		size_t n;
 		struct keyed *v;
 
 		lines_read(&texts[1 + j], refs[j]);
 		v = read_tsv(refs[j], &texts[1 + j], &n);
-		r = ereallocarray(r, nr + n, sizeof *r);
-		memcpy(r + nr, v, n * sizeof *v);
-		nr += n;
+		t->r = ereallocarray(t->r, t->nr + n, sizeof *t->r);
+		memcpy(t->r + t->nr, v, n * sizeof *v);
+		t->nr += n;
 		free(v);
 	}
-	count = ecalloc(nh + 1, sizeof *count);
-	for (i = 0; i < nr; i++) {
-		size_t k = find_key(byk, nh, &r[i].key);
+	t->count = ecalloc(t->nh + 1, sizeof *t->count);
+	for (i = 0; i < t->nr; i++) {
+		struct keyed *r = &t->r[i];
+		size_t k = find_key(t->byk, t->nh, &r->key);
 
 		if (k == SIZE_MAX)
 			eprintf("%s:%zu: key \"%.*s\" has references but no hypothesis",
-			    r[i].file, r[i].line, (int)r[i].key.len, r[i].key.s);
-		r[i].seg = byk[k]->seg;
-		count[r[i].seg]++;
+			    r->file, r->line, (int)r->key.len, r->key.s);
+		r->seg = t->byk[k]->seg;
+		t->count[r->seg]++;
 	}
-	for (i = 0; i < nh; i++)
-		if (count[i] == 0)
-			eprintf("%s:%zu: key \"%.*s\" has no references", h[i].file, h[i].line,
-			    (int)h[i].key.len, h[i].key.s);
-	c->n = nh;
-	c->hyp = ereallocarray(NULL, nh, sizeof *c->hyp);
-	c->ref_start = ecalloc(nh + 1, sizeof *c->ref_start);
-	c->ref = ereallocarray(NULL, nr, sizeof *c->ref);
-	for (i = 0; i < nh; i++) {
-		c->hyp[i] = h[i].text;
-		c->ref_start[i + 1] = c->ref_start[i] + count[i];
-		count[i] = c->ref_start[i];
+	for (i = 0; i < t->nh; i++)
+		if (t->count[i] == 0)
+			eprintf("%s:%zu: key \"%.*s\" has no references", t->h[i].file,
+			    t->h[i].line, (int)t->h[i].key.len, t->h[i].key.s);
+	c->n = t->nh;
+	c->hyp = ereallocarray(NULL, t->nh, sizeof *c->hyp);
+	c->ref_start = ecalloc(t->nh + 1, sizeof *c->ref_start);
+	c->ref = ereallocarray(NULL, t->nr, sizeof *c->ref);
+	for (i = 0; i < t->nh; i++) {
+		c->hyp[i] = t->h[i].text;
+		c->ref_start[i + 1] = c->ref_start[i] + t->count[i];
+		t->count[i] = c->ref_start[i];
 	}
-	for (i = 0; i < nr; i++)        /* file order within each key */
-		c->ref[count[r[i].seg]++] = r[i].text;
-	free(h);
-	free(r);
-	free(byk);
-	free(count);
+	for (i = 0; i < t->nr; i++)     /* file order within each key */
+		c->ref[t->count[t->r[i].seg]++] = t->r[i].text;
 }
 
 /* Line i of the hypothesis file against line i of every reference file. */
@@ -313,6 +318,7 @@ main(int argc, char **argv)
 	size_t nref = 0, i;
 	const char *hyp = "-";
 	struct corpus c = {0};
+	struct tsv tsvs = {0};
 	struct lines *texts;
 	struct bleu_stats st;
 	char nrefs[32];
@@ -352,7 +358,7 @@ main(int argc, char **argv)
 
 	texts = ecalloc(nref + 1, sizeof *texts);
 	if (tsv)
-		load_tsv(&c, hyp, refs, nref, texts);
+		load_tsv(&c, &tsvs, hyp, refs, nref, texts);
 	else
 		load_aligned(&c, hyp, refs, nref, texts);
 	if (c.n == 0)
@@ -384,6 +390,10 @@ main(int argc, char **argv)
 	free(texts);
 	if (tsv)
 		free(c.hyp);
+	free(tsvs.h);
+	free(tsvs.r);
+	free(tsvs.byk);
+	free(tsvs.count);
 	free(c.ref_start);
 	free(c.ref);
 	free(refs);
