@@ -941,17 +941,23 @@ model_encoder_fingerprint(struct model *m, char out[17])
 	size_t n = m->tab.enc_total * sizeof(float), i;
 	unsigned char *host = emalloc(n ? n : 1);
 	uint64_t h = 14695981039346656037ULL;           /* FNV-1a */
-	char *json = config_json(&m->cfg);
+	const struct config *c = &m->cfg;
+	char enc[512];
 	const char *s;
 
 	m->be->download(host, m->params, n);
 	for (i = 0; i < n; i++)
 		h = (h ^ host[i]) * 1099511628211ULL;
-	/* the config decides the normalisation, which the weights do not show */
-	for (s = json; *s; s++)
+	/* The encoder's part of the config decides the normalisation, which the
+	 * weights do not show. Only that part: a decoder trained on a frozen
+	 * encoder's embeddings must accept them. */
+	snprintf(enc, sizeof enc, "%d %d %d %d %d %d %d %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g",
+	    c->image, c->patch, c->dim, c->heads, c->enc_layers, c->mlp_ratio,
+	    c->cls_token, c->gelu, c->ln_eps, c->mean[0], c->mean[1], c->mean[2],
+	    c->std[0], c->std[1], c->std[2]);
+	for (s = enc; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
-	free(json);
 	free(host);
 }
 

@@ -21,7 +21,9 @@ exp_neg(float m)
 	int32_t under;
 
 	b.f = m;
-	under = b.i > 0x42ae0000;                       /* m > 87.0f, or NaN */
+	/* m > 87.0f, or a NaN of either sign (unsigned, so that a negative NaN's
+	 * bits do not reach the shift below, which would be undefined) */
+	under = (uint32_t)b.i > 0x42ae0000u;
 	b.i = under ? 0x42ae0000 : b.i;
 	x = -b.f;
 	n = (x * 1.44269504088896341f - 12582912.0f) + 12582912.0f;    /* round(x / ln2) */

@@ -4,7 +4,7 @@ load helper
 
 synopsis() {
 	# The SYNOPSIS section as mandoc renders it, one space between words.
-	MANWIDTH=200 mandoc -T ascii -O width=200 "$1" | col -b |
+	MANWIDTH=200 mandoc -T ascii -O width=200 "$1" | col -bx |
 		awk '/^SYNOPSIS/{on=1; next} /^[A-Z]/{on=0} on' | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
 }
 
