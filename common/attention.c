@@ -22,6 +22,54 @@ visible(int i, int Tq, int Tk, int causal)
 	return n < 0 ? 0 : n > Tk ? Tk : n;
 }
 
+/* Incremental decoding asks one query per row (K per image in beam search):
+ * sgemm would spend more on packing k and v than on the products, so a few
+ * queries are dot products and sums of rows. Same results up to rounding. */
+#define FEW_QUERIES 4
+
+static void
+few_queries(float *ob, float *a, const float *qb, const float *kb, const float *vb,
+    int ldq, int ldkv, int Tq, int Tk, int C, int hs, float scale, int causal)
+{
+	int i, j, d;
+
+	for (i = 0; i < Tq; i++) {
+		const float *qi = qb + (size_t)i * ldq;
+		float *row = a + (size_t)i * Tk, *oi = ob + (size_t)i * C, mx = -INFINITY, sum = 0;
+		float inv;
+		int n = visible(i, Tq, Tk, causal);
+
+		for (j = 0; j < n; j++) {
+			const float *kj = kb + (size_t)j * ldkv;
+			float s = 0;
+
+#pragma omp simd reduction(+:s)
+			for (d = 0; d < hs; d++)
+				s += qi[d] * kj[d];
+			row[j] = s * scale;
+			mx = row[j] > mx ? row[j] : mx;
+		}
+#pragma omp simd reduction(+:sum)
+		for (j = 0; j < n; j++) {
+			row[j] = exp_neg(mx - row[j]);
+			sum += row[j];
+		}
+		inv = n ? 1.0f / sum : 0;
+		for (d = 0; d < hs; d++)
+			oi[d] = 0;
+		for (j = 0; j < n; j++) {
+			const float *vj = vb + (size_t)j * ldkv;
+			const float p = row[j] *= inv;
+
+#pragma omp simd
+			for (d = 0; d < hs; d++)
+				oi[d] += p * vj[d];
+		}
+		for (; j < Tk; j++)
+			row[j] = 0;
+	}
+}
+
 void
 attention_forward(float *out, float *att, const float *q, const float *k,
     const float *v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
@@ -39,6 +87,10 @@ attention_forward(float *out, float *att, const float *q, const float *k,
 		float *a = att + (size_t)bh * Tq * Tk, *ob = out + (size_t)b * Tq * C + h * hs;
 		int i, j;
 
+		if (Tq <= FEW_QUERIES) {
+			few_queries(ob, a, qb, kb, vb, ldq, ldkv, Tq, Tk, C, hs, scale, causal);
+			continue;
+		}
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, scale, qb, ldq,
 		    kb, ldkv, 0.0f, a, Tk);
 		for (i = 0; i < Tq; i++) {

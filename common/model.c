@@ -576,19 +576,29 @@ model_next_logits(struct model *m, const int32_t *ids, int B, int T, float *logi
 int
 model_decode_start(struct model *m, int B)
 {
+	return model_decode_start_beams(m, B, 1);
+}
+
+int
+model_decode_start_beams(struct model *m, int images, int K)
+{
 	const struct config *c = &m->cfg;
 	const int D = c->dim, N = config_enc_len(c);
 	int l;
 
 	m->dec_B = 0;
-	if (check_batch(m, B, MODEL_DECODER) != 0)
+	if (K < 1 || images > m->maxB / K)
+		return seterr(m, "%d images of %d rows each, reserved for %d rows", images, K,
+		    m->maxB);
+	if (check_batch(m, images * K, MODEL_DECODER) != 0)
 		return -1;
 	if (m->flags & MODEL_TRAIN)
 		return seterr(m, "incremental decoding needs a reserve without MODEL_TRAIN");
 	for (l = 0; l < c->dec_layers; l++)
 		m->be->matmul_forward(m->a->dec[l].xkv, m->a->enc_out, m->w.dec[l].xkv_w,
-		    m->w.dec[l].xkv_b, B * N, D, 2 * D);
-	m->dec_B = B;
+		    m->w.dec[l].xkv_b, images * N, D, 2 * D);
+	m->dec_B = images * K;
+	m->dec_K = K;
 	m->dec_pos = 0;
 	m->dec_sel = 0;
 	return 0;
@@ -602,7 +612,7 @@ model_decode_step(struct model *m, const int32_t *ids, float *logits)
 	const struct weights *w = &m->w;
 	struct acts *a = m->a;
 	const int B = m->dec_B, t = m->dec_pos, D = c->dim, F = config_hidden(c);
-	const int H = c->heads, N = config_enc_len(c), sel = m->dec_sel;
+	const int H = c->heads, N = config_enc_len(c), sel = m->dec_sel, K = m->dec_K;
 	const float eps = (float)c->ln_eps;
 	const float *x;
 	int l, b;
@@ -643,8 +653,9 @@ model_decode_step(struct model *m, const int32_t *ids, float *logits)
 		be->layernorm_forward(d->ln2, d->ln2_mean, d->ln2_rstd, d->res1, p->ln2_w,
 		    p->ln2_b, B, D, eps);
 		be->matmul_forward(d->xq, d->ln2, p->xq_w, p->xq_b, B, D, D);
+		/* the K rows of an image are K queries over its one set of keys */
 		be->attention_forward(d->xatty, d->xatt, d->xq, d->xkv, d->xkv + D, D, 2 * D,
-		    B, 1, N, D, H, 0);
+		    B / K, K, N, D, H, 0);
 		be->matmul_forward(d->res2, d->xatty, p->xproj_w, p->xproj_b, B, D, D);
 		be->residual_forward(d->res2, d->res2, d->res1, (size_t)B * D);
 
@@ -672,9 +683,12 @@ model_decode_reorder(struct model *m, const int32_t *parent)
 
 	if (B == 0)
 		return seterr(m, "no model_decode_start");
-	for (b = 0; b < B; b++)
+	for (b = 0; b < B; b++) {
 		if (parent[b] < 0 || parent[b] >= B)
 			return seterr(m, "parent %d of row %d: not a row of %d", parent[b], b, B);
+		if (m->dec_K > 1 && parent[b] / m->dec_K != b / m->dec_K)
+			return seterr(m, "parent %d of row %d: a row of another image", parent[b], b);
+	}
 	if (m->dec_pos == 0)
 		return 0;
 	m->be->upload(m->parents, parent, B * sizeof(int32_t));

@@ -71,6 +71,7 @@ struct model {
 
 	/* incremental decoding */
 	int dec_B, dec_pos;             /* rows, and positions fed so far */
+	int dec_K;                      /* rows per image (model_decode_start_beams) */
 	int dec_sel;                    /* which copy of the caches is current */
 
 	char err[256];                  /* after a -1 return */
@@ -135,8 +136,16 @@ int model_next_logits(struct model *m, const int32_t *ids, int B, int T, float *
  * steps. model_decode_reorder makes row b continue the sequence of row
  * parent[b] (host [B]), as beam search keeps the best beams; a row keeps its
  * own encoder output, so parents come from the same image. Each returns 0, or
- * -1 with m->err. */
+ * -1 with m->err.
+ *
+ * model_decode_start_beams is beam search's start: the encoder output of
+ * `images` images (rows 0 .. images-1 of model_encode or model_set_embed), and
+ * images * K decoding rows, rows i*K .. i*K+K-1 reading image i, whose cross-
+ * attention keys and values are computed once and shared; a parent must then be
+ * a row of the same image. model_decode_start(m, B) is
+ * model_decode_start_beams(m, B, 1). */
 int model_decode_start(struct model *m, int B);
+int model_decode_start_beams(struct model *m, int images, int K);
 int model_decode_step(struct model *m, const int32_t *ids, float *logits);
 int model_decode_reorder(struct model *m, const int32_t *parent);
 

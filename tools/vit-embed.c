@@ -1,0 +1,250 @@
+/* vit-embed: the ViT encoder over a record stream: records with an image in,
+ * records with its patch embeddings out (man 1 vit-embed).
+ *
+ * Records are read into a batch, the batch goes through the encoder at once,
+ * and the records are written back in input order, so memory is bounded by the
+ * batch whatever the length of the stream. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <omp.h>
+#include <cblas.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "half.h"
+#include "model.h"
+#include "progress.h"
+#include "stream.h"
+#include "util.h"
+
+static const char *const usage_lines[] = {
+	"vit-embed [--keep-image] [-b batch] [--dtype type] [--threads n] -m model",
+	"[file ...]",
+	NULL,
+};
+
+static struct model *model;
+static char fingerprint[17];
+static int keep_image, out_dtype = DT_F32, S, N, D;
+static struct progress prog;
+static uint64_t nimages;
+
+/* The batch: records as read, their images side by side, the embeddings. */
+static struct record *recs;
+static uint8_t *images;
+static float *embed;
+static int maxB, nb;
+
+static void
+write_failed(void)
+{
+	/* a reader that stopped early (| head) is a normal end, as for any Unix tool */
+	if (errno == EPIPE)
+		exit(EXIT_OK);
+	eprintf("write stdout:");
+}
+
+static void
+flush_batch(void)
+{
+	const int64_t shape[2] = {N, D};
+	const size_t per = (size_t)N * D;
+	struct tensor *t;
+	int i;
+
+	if (nb == 0)
+		return;
+	if (model_encode(model, images, nb, embed) != 0)
+		eprintf("encoder: %s", model->err);
+	for (i = 0; i < nb; i++) {
+		struct record *rec = &recs[i];
+
+		if (!keep_image)
+			record_drop(rec, "image");
+		t = record_put(rec, "embed", out_dtype, 2, shape, NULL);
+		f32_to_half(t->data, embed + i * per, out_dtype, per);
+		record_set_meta(rec, "encoder", fingerprint);
+		if (record_write(stdout, rec) != 0)
+			write_failed();
+	}
+	if (fflush(stdout) != 0)
+		write_failed();
+	nimages += nb;
+	nb = 0;
+	progress_update(&prog, nimages, NULL);
+}
+
+static void
+shape_text(char *s, size_t n, const struct tensor *t)
+{
+	size_t len = snprintf(s, n, "%s[", dtype_name(t->dtype));
+	int i;
+
+	for (i = 0; i < t->ndim && len < n; i++)
+		len += snprintf(s + len, n - len, "%s%" PRId64, i ? "," : "", t->shape[i]);
+	if (len < n)
+		snprintf(s + len, n - len, "]");
+}
+
+static void
+run(FILE *fp, const char *name)
+{
+	struct reader r;
+	struct tensor *t;
+	char shape[128];
+	int rc;
+
+	reader_init(&r, fp, name);
+	while ((rc = record_read(&r, &recs[nb])) > 0) {
+		uint64_t index = r.index - 1;
+
+		if (!(t = record_tensor(&recs[nb], "image")))
+			eprintf("%s:record %" PRIu64 ": no image tensor: make the records with "
+			    "imgshard first", name, index);
+		if (t->dtype == DT_U8 && t->ndim == 3 && t->shape[2] == 3 &&
+		    (t->shape[0] != S || t->shape[1] != S))
+			eprintf("%s:record %" PRIu64 ": the image is %" PRId64 "x%" PRId64 ", the "
+			    "model wants %dx%d: make the records with imgshard --size %d", name,
+			    index, t->shape[1], t->shape[0], S, S, S);
+		if (t->dtype != DT_U8 || t->ndim != 3 || t->shape[2] != 3) {
+			shape_text(shape, sizeof shape, t);
+			eprintf("%s:record %" PRIu64 ": image is %s, expected U8[%d,%d,3]", name,
+			    index, shape, S, S);
+		}
+		memcpy(images + (size_t)nb * t->nbytes, t->data, t->nbytes);
+		if (++nb == maxB)
+			flush_batch();
+	}
+	if (rc < 0)
+		eprintf("%s", r.err);
+}
+
+static int
+ncpu(void)
+{
+	cpu_set_t set;
+	int n = 1;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0)
+		n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n;
+}
+
+/* A batch that keeps the cores busy and its memory (activations, images and
+ * records) within an eighth of the machine's, at most 1 GiB; 64 at most. */
+static int
+default_batch(int threads)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	double budget = pages > 0 && psize > 0 ? (double)pages * psize / 8 : 1 << 30;
+	double per;
+	int B;
+
+	if (budget > (double)(1 << 30))
+		budget = 1 << 30;
+	model_reserve(model, 1, MODEL_ENCODER);
+	per = model->nacts * 4.0 + 2.0 * S * S * 3 + 2.0 * N * D * 4;
+	B = (int)(budget / per);
+	if (B > 64)
+		B = 64;
+	if (B > 8 * threads && B > 16)
+		B = 8 * threads > 16 ? 8 * threads : 16;
+	return B < 1 ? 1 : B;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{"batch", required_argument, NULL, 'b'},
+		{"model", required_argument, NULL, 'm'},
+		{"dtype", required_argument, NULL, 'D'},
+		{"keep-image", no_argument, NULL, 'K'},
+		{"threads", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	char err[1024];
+	int ch, threads = 0, i;
+
+	setprogname(argv[0]);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":b:m:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b': maxB = estrtonum(optarg, 1, 4096, "--batch"); break;
+		case 'm': path = optarg; break;
+		case 'D':
+			if (strcmp(optarg, "f32") == 0)
+				out_dtype = DT_F32;
+			else if (strcmp(optarg, "f16") == 0)
+				out_dtype = DT_F16;
+			else if (strcmp(optarg, "bf16") == 0)
+				out_dtype = DT_BF16;
+			else
+				uprintf("--dtype: unknown value %s (f32, f16 or bf16)", optarg);
+			break;
+		case 'K': keep_image = 1; break;
+		case 'T': threads = estrtonum(optarg, 1, 4096, "--threads"); break;
+		case 'h':
+			print_usage(stdout, usage_lines);
+			fshut(stdout, "stdout");
+			return EXIT_OK;
+		default: usage_option(argv, ch, usage_lines);
+		}
+	}
+	if (!path)
+		uprintf("no model: give the checkpoint with -m");
+	if (isatty(STDOUT_FILENO))
+		uprintf("will not write records to a terminal: use a pipe or redirect");
+	if (!threads)
+		threads = ncpu();
+	omp_set_num_threads(threads);
+	openblas_set_num_threads(threads);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!(model = model_load(path, &backend_cpu, NULL, err, sizeof err)))
+		eprintf("%s", err);
+	S = model->cfg.image;
+	N = config_enc_len(&model->cfg);
+	D = model->cfg.dim;
+	model_encoder_fingerprint(model, fingerprint);
+	if (!maxB)
+		maxB = default_batch(threads);
+	model_reserve(model, maxB, MODEL_ENCODER);
+	recs = ecalloc(maxB, sizeof *recs);
+	images = ereallocarray(NULL, (size_t)maxB * S * S, 3);
+	embed = ereallocarray(NULL, (size_t)maxB * N * D, sizeof *embed);
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	progress_init(&prog, "images", 0);
+
+	if (optind == argc) {
+		run(stdin, "stdin");
+	} else {
+		for (i = optind; i < argc; i++) {
+			FILE *fp = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
+
+			if (!fp)
+				eprintf("open %s:", argv[i]);
+			run(fp, fp == stdin ? "stdin" : argv[i]);
+			if (fp != stdin)
+				fclose(fp);
+		}
+	}
+	flush_batch();
+	progress_end(&prog);
+	if (fflush(stdout) != 0)
+		write_failed();
+	fshut(stdout, "stdout");
+	for (i = 0; i < maxB; i++)
+		record_free(&recs[i]);
+	free(recs);
+	free(images);
+	free(embed);
+	model_free(model);
+	return EXIT_OK;
+}
