@@ -9,6 +9,7 @@
 #   make demo         the whole pipeline on a small example
 #   make install PREFIX=/usr/local
 
+SHELL := /bin/bash
 PREFIX ?= /usr/local
 MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
