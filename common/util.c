@@ -143,6 +143,23 @@ estrtod(const char *s, double min, double max, const char *what)
 	return v;
 }
 
+int
+estrchoice(const char *arg, const char *const *names, int n, const char *what)
+{
+	char list[256];
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(arg, names[i]) == 0)
+			return i;
+	list[0] = '\0';
+	for (i = 0; i < n && len < sizeof list; i++)
+		len += snprintf(list + len, sizeof list - len, "%s%s",
+		    i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+	uprintf("%s: unknown value %s (%s)", what, arg, list);
+}
+
 void
 fshut(FILE *fp, const char *name)
 {

@@ -35,6 +35,10 @@ char *estrdup(const char *s);
 long long estrtonum(const char *s, long long min, long long max, const char *what);
 double estrtod(const char *s, double min, double max, const char *what);
 
+/* The index of arg among names[0..n), or a usage error naming what and the
+ * choices: "bleu: --smooth: unknown value x (exp, floor, add-k or none)". */
+int estrchoice(const char *arg, const char *const *names, int n, const char *what);
+
 /* Flush and close a stream, exiting EXIT_DATA with a message naming it on any
  * earlier or final write error (a full disk must change the exit status). */
 void fshut(FILE *fp, const char *name);

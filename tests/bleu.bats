@@ -110,7 +110,7 @@ D="$BATS_TEST_DIRNAME/data/bleu"
 	run -2 bleu "$D/sys.txt"
 	[ "$output" = "bleu: no references: give at least one -r ref" ]
 	run -2 bleu --smooth wobbly -r "$D/ref1.txt" "$D/sys.txt"
-	[ "${lines[0]}" = "bleu: --smooth: unknown value: wobbly" ]
+	[ "${lines[0]}" = "bleu: --smooth: unknown value wobbly (exp, floor, add-k or none)" ]
 	run -2 bleu -w x -r "$D/ref1.txt" "$D/sys.txt"
 	[ "${lines[0]}" = "bleu: --width: not an integer: x" ]
 	run -2 bleu -w 99 -r "$D/ref1.txt" "$D/sys.txt"

@@ -282,17 +282,6 @@ print_coco(const double b[BLEU_N], double cider, size_t n, int width, int json, 
 	}
 }
 
-static int
-pick(const char *arg, const char *const *names, int n, const char *opt)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(arg, names[i]) == 0)
-			return i;
-	uprintf("%s: unknown value: %s", opt, arg);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -334,8 +323,8 @@ main(int argc, char **argv)
 		case 'l': lowercase = 1, sacre_opts = 1; break;
 		case 'b': score_only = 1; break;
 		case 'w': width = estrtonum(optarg, 0, 17, "--width"); break;
-		case 'T': tok = pick(optarg, toks, 2, "--tokenize"), sacre_opts = 1; break;
-		case 'S': sm = pick(optarg, smooth_names, 4, "--smooth"), sacre_opts = 1; break;
+		case 'T': tok = estrchoice(optarg, toks, 2, "--tokenize"), sacre_opts = 1; break;
+		case 'S': sm = estrchoice(optarg, smooth_names, 4, "--smooth"), sacre_opts = 1; break;
 		case 'V': smooth_value = estrtod(optarg, 0, 1e9, "--smooth-value"), sacre_opts = 1; break;
 		case 'h':
 			free(refs);

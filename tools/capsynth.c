@@ -409,17 +409,6 @@ out_close(struct out *w)
 	free(w->imgdir[1]);
 }
 
-static int
-pick(const char *arg, const char *const *names, int n, const char *opt)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(arg, names[i]) == 0)
-			return i;
-	uprintf("%s: unknown value: %s", opt, arg);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -451,12 +440,12 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'n': o.n = estrtonum(optarg, 0, 99999999, "--count"); break;
 		case 's': o.seed = estrtonum(optarg, 0, INT64_MAX, "--seed"); break;
-		case 'f': o.format = pick(optarg, format_names, 4, "--format"); break;
+		case 'f': o.format = estrchoice(optarg, format_names, 4, "--format"); break;
 		case 'q': o.quality = estrtonum(optarg, 1, 100, "--quality"); break;
 		case 'o': o.dir = optarg; break;
 		case 'S': o.size = estrtonum(optarg, 16, 4096, "--size"); break;
 		case 'C': o.scenes = optarg; break;
-		case 'P': o.split = splits[pick(optarg, splits, 2, "--split")]; break;
+		case 'P': o.split = splits[estrchoice(optarg, splits, 2, "--split")]; break;
 		case 'V': o.val = estrtonum(optarg, 0, 99999999, "--val"), held_out_opt = 1; break;
 		case 'T': o.test = estrtonum(optarg, 0, 99999999, "--test"), held_out_opt = 1; break;
 		case 'R': o.restval = estrtonum(optarg, 0, 99999999, "--restval"), held_out_opt = 1; break;

@@ -401,17 +401,6 @@ run(char **paths, int npaths, int split, int jobs)
 }
 
 static int
-pick(const char *s, const char *const *names, int n, const char *what)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(s, names[i]) == 0)
-			return i;
-	uprintf("%s: unknown value %s", what, s);
-}
-
-static int
 ncpu(void)
 {
 	cpu_set_t set;
@@ -465,9 +454,9 @@ main(int argc, char *argv[])
 				uprintf("--format: unknown value %s", optarg);
 			break;
 		case 'P': max_pixels = estrtonum(optarg, 1, 1LL << 40, "--max-pixels"); break;
-		case 'R': resize_mode = pick(optarg, modes, 3, "--resize"); break;
+		case 'R': resize_mode = estrchoice(optarg, modes, 3, "--resize"); break;
 		case 'K': shard_size = estrtonum(optarg, 1, LLONG_MAX, "--shard-size"); break;
-		case 'S': split = pick(optarg, splits + 1, 3, "--split") + 1; break;
+		case 'S': split = estrchoice(optarg, splits + 1, 3, "--split") + 1; break;
 		case 'X': strict = 1; break;
 		case 'h':
 			print_usage(stdout, usage_lines);

@@ -7,19 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
-
-static int
-check(int ok, const char *what, const char *file, int line)
-{
-	if (!ok) {
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-		failures++;
-	}
-	return ok;
-}
+#include "check.h"
 
 static char err[256];
 

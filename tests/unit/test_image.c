@@ -18,19 +18,7 @@
 #include <jpeglib.h>
 #include <png.h>
 
-static int failures;
-
-#define CHECK(cond) check((cond), #cond, __FILE__, __LINE__)
-
-static int
-check(int ok, const char *what, const char *file, int line)
-{
-	if (!ok) {
-		fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-		failures++;
-	}
-	return ok;
-}
+#include "check.h"
 
 static uint64_t rng = 2463534242ULL;
 
