@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <string.h>
 
 /* Keys visible to query i: all, or the first i + 1 + Tk - Tq with the causal mask
  * (so a query block at the end of a longer key sequence works the same). */
@@ -24,49 +25,39 @@ visible(int i, int Tq, int Tk, int causal)
 
 /* Incremental decoding asks one query per row (K per image in beam search):
  * sgemm would spend more on packing k and v than on the products, so a few
- * queries are dot products and sums of rows. Same results up to rounding. */
+ * queries are matrix-vector products, which OpenBLAS does without packing.
+ * Same results up to rounding. */
 #define FEW_QUERIES 4
 
 static void
 few_queries(float *ob, float *a, const float *qb, const float *kb, const float *vb,
     int ldq, int ldkv, int Tq, int Tk, int C, int hs, float scale, int causal)
 {
-	int i, j, d;
+	int i, j;
 
 	for (i = 0; i < Tq; i++) {
-		const float *qi = qb + (size_t)i * ldq;
-		float *row = a + (size_t)i * Tk, *oi = ob + (size_t)i * C, mx = -INFINITY, sum = 0;
-		float inv;
+		float *row = a + (size_t)i * Tk, mx = -INFINITY, sum = 0;
 		int n = visible(i, Tq, Tk, causal);
 
-		for (j = 0; j < n; j++) {
-			const float *kj = kb + (size_t)j * ldkv;
-			float s = 0;
-
-#pragma omp simd reduction(+:s)
-			for (d = 0; d < hs; d++)
-				s += qi[d] * kj[d];
-			row[j] = s * scale;
+		if (n)
+			cblas_sgemv(CblasRowMajor, CblasNoTrans, n, hs, scale, kb, ldkv,
+			    qb + (size_t)i * ldq, 1, 0.0f, row, 1);
+		for (j = 0; j < n; j++)
 			mx = row[j] > mx ? row[j] : mx;
-		}
 #pragma omp simd reduction(+:sum)
 		for (j = 0; j < n; j++) {
 			row[j] = exp_neg(mx - row[j]);
 			sum += row[j];
 		}
-		inv = n ? 1.0f / sum : 0;
-		for (d = 0; d < hs; d++)
-			oi[d] = 0;
-		for (j = 0; j < n; j++) {
-			const float *vj = vb + (size_t)j * ldkv;
-			const float p = row[j] *= inv;
-
-#pragma omp simd
-			for (d = 0; d < hs; d++)
-				oi[d] += p * vj[d];
-		}
+		for (j = 0; j < n; j++)
+			row[j] /= sum;
 		for (; j < Tk; j++)
 			row[j] = 0;
+		if (n)
+			cblas_sgemv(CblasRowMajor, CblasTrans, n, hs, 1.0f, vb, ldkv, row, 1, 0.0f,
+			    ob + (size_t)i * C, 1);
+		else
+			memset(ob + (size_t)i * C, 0, hs * sizeof *ob);
 	}
 }
 
