@@ -13,7 +13,7 @@ DEMO_TRAIN ?= 4000      # training images, five captions each
 DEMO_TEST ?= 250        # held-out images (another seed)
 DEMO_STEPS ?= 2000
 DEMO_BATCH ?= 32
-DEMO_LR ?= 1.5e-3
+DEMO_LR ?= 5e-4
 DEMO_LEN ?= 24          # decoder positions of the tiny preset
 
 D := $(DEMO)
@@ -38,7 +38,7 @@ $(D)/train-tok.tsr: $(D)/train.tsr $(D)/vocab.txt
 # The stamp marks a finished run; a checkpoint without it is one to resume.
 $(D)/model.done: $(D)/train-tok.tsr $(D)/vocab.txt
 	$(BIN)/captrain -c tiny -v $(D)/vocab.txt --train $(D)/train-tok.tsr \
-		--steps $(DEMO_STEPS) --batch $(DEMO_BATCH) --lr $(DEMO_LR) --save-every 200 \
+		--steps $(DEMO_STEPS) --batch $(DEMO_BATCH) --lr $(DEMO_LR) --pairs one --save-every 200 \
 		--log $(D)/train.jsonl -o $(D)/model.safetensors \
 		$$([ -f $(D)/model.state.safetensors ] && echo --resume)
 	touch $@
