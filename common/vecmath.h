@@ -21,9 +21,11 @@ exp_neg(float m)
 	int32_t under;
 
 	b.f = m;
-	/* m > 87.0f, or a NaN of either sign (unsigned, so that a negative NaN's
-	 * bits do not reach the shift below, which would be undefined) */
-	under = (uint32_t)b.i > 0x42ae0000u;
+	/* |m|, so that a NaN of either sign is above 87 and its bits do not reach
+	 * the shift below, which would be undefined; a signed compare and a
+	 * select of the same value, which GCC vectorises as a minimum */
+	b.i &= 0x7fffffff;
+	under = b.i > 0x42ae0000;                       /* m > 87.0f, or NaN */
 	b.i = under ? 0x42ae0000 : b.i;
 	x = -b.f;
 	n = (x * 1.44269504088896341f - 12582912.0f) + 12582912.0f;    /* round(x / ln2) */
