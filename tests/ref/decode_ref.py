@@ -173,7 +173,7 @@ def cmd_encoder(args):
         worst = max(worst, float((got - want).abs().max()))
         peak = max(peak, float(want.abs().max()))
         n += 1
-    rel = worst / peak
+    rel = worst / peak if peak else math.inf
     print("%d images: encoder output, max |error| %.3g, relative to max |value| %.3g" %
           (n, worst, rel))
     sys.exit(0 if n > 0 and rel < args.tol else 1)
