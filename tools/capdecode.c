@@ -5,14 +5,11 @@
  * (search.h) and its captions are written in input order. Only the batch's
  * embeddings, keys and reference captions are kept, so memory is bounded by
  * the batch whatever the length of the stream. */
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <omp.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +20,7 @@
 #include "progress.h"
 #include "search.h"
 #include "stream.h"
+#include "threads.h"
 #include "util.h"
 #include "vocab.h"
 
@@ -372,17 +370,6 @@ run(FILE *fp, const char *name)
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
-static int
-ncpu(void)
-{
-	cpu_set_t set;
-	int n = 1;
-
-	if (sched_getaffinity(0, sizeof set, &set) == 0)
-		n = CPU_COUNT(&set);
-	return n < 1 ? 1 : n;
-}
-
 static void
 load(const char *path)
 {
@@ -441,6 +428,7 @@ main(int argc, char *argv[])
 	const char *path = NULL;
 	int ch, threads = 0, max_len = -1, i;
 
+	threads_passive(argv);
 	setprogname(argv[0]);
 	sopt.alpha = 1.0;
 	sopt.temperature = 1.0;
@@ -487,9 +475,8 @@ main(int argc, char *argv[])
 	if (sopt.beam && sopt.sample)
 		uprintf("--beam and sampling (--temperature, --top-k) do not go together");
 	if (!threads)
-		threads = ncpu();
-	omp_set_num_threads(threads);
-	openblas_set_num_threads(threads);
+		threads = threads_available();
+	threads_set(threads);
 	signal(SIGPIPE, SIG_IGN);
 
 	load(path);

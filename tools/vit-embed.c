@@ -7,9 +7,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <omp.h>
-#include <cblas.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +16,7 @@
 #include "model.h"
 #include "progress.h"
 #include "stream.h"
+#include "threads.h"
 #include "util.h"
 
 static const char *const usage_lines[] = {
@@ -123,17 +121,6 @@ run(FILE *fp, const char *name)
 		eprintf("%s", r.err);
 }
 
-static int
-ncpu(void)
-{
-	cpu_set_t set;
-	int n = 1;
-
-	if (sched_getaffinity(0, sizeof set, &set) == 0)
-		n = CPU_COUNT(&set);
-	return n < 1 ? 1 : n;
-}
-
 /* A batch that keeps the cores busy and its memory (activations, images and
  * records) within an eighth of the machine's, at most 1 GiB; 64 at most. */
 static int
@@ -172,6 +159,7 @@ main(int argc, char *argv[])
 	char err[1024];
 	int ch, threads = 0, i;
 
+	threads_passive(argv);
 	setprogname(argv[0]);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":b:m:h", longopts, NULL)) != -1) {
@@ -202,9 +190,8 @@ main(int argc, char *argv[])
 	if (isatty(STDOUT_FILENO))
 		uprintf("will not write records to a terminal: use a pipe or redirect");
 	if (!threads)
-		threads = ncpu();
-	omp_set_num_threads(threads);
-	openblas_set_num_threads(threads);
+		threads = threads_available();
+	threads_set(threads);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!(model = model_load(path, &backend_cpu, NULL, err, sizeof err)))

@@ -7,7 +7,8 @@
 # steps. Encoder images/s; greedy and beam-3 captions/s, PyTorch with its decoder
 # over the whole prefix at each step and with a hand-written key/value cache; the
 # ratios, and peak memory. Ours: the whole process, best of 3; PyTorch: the work
-# alone (loading excluded), best of 3 (without a cache, one run).
+# alone (loading excluded), best of 3 with each OpenMP wait policy (without a
+# cache, one each).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${VITCAP_BIN:-$here/../../bin}
@@ -44,12 +45,14 @@ ours() {
 		/usr/bin/time -f '%e %M' "$@" 2>&1 > /dev/null | tail -1
 	done | best | awk -v n="$n" '{ printf "%.1f %.0f", n / $1, $2 / 1024 }'
 }
-# theirs RUNS ARGS...: "rate peak_MiB" of decode_bench.py, the best of RUNS
+# theirs RUNS ARGS...: "rate peak_MiB" of decode_bench.py, the best of RUNS with
+# OpenMP's default spinning threads and of RUNS with sleeping ones (what ours use)
 theirs() {
 	local runs=$1
 	shift
 	for _ in $(seq "$runs"); do
 		OMP_NUM_THREADS=$threads "$PY" "$ref/decode_bench.py" "$@"
+		OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$threads "$PY" "$ref/decode_bench.py" "$@"
 	done | sort -rn | head -1 | awk '{ for (i = 1; i <= NF; i++) if ($i == "RSS") r = $(i + 1); printf "%s %s", $1, r + 0 }'
 }
 line() { printf '%-36s %8.1f %s/s   peak RSS %5.0f MiB\n' "$1" "$2" "$3" "$4"; }
