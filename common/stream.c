@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -704,4 +705,16 @@ record_write(FILE *fp, const struct record *rec)
 			rc = -1;
 	free(json);
 	return rc;
+}
+
+void
+tensor_shape_text(char *s, size_t n, const struct tensor *t)
+{
+	size_t len = snprintf(s, n, "%s[", dtype_name(t->dtype));
+	int i;
+
+	for (i = 0; i < t->ndim && len < n; i++)
+		len += snprintf(s + len, n - len, "%s%" PRId64, i ? "," : "", t->shape[i]);
+	if (len < n)
+		snprintf(s + len, n - len, "]");
 }

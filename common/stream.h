@@ -79,6 +79,9 @@ int record_read(struct reader *r, struct record *rec);
 struct tensor *record_tensor(const struct record *rec, const char *name);
 const char *record_meta(const struct record *rec, const char *key);
 
+/* Writes "F32[2,3]" into s (n bytes), truncated to fit. */
+void tensor_shape_text(char *s, size_t n, const struct tensor *t);
+
 /* Adds or replaces a metadata entry (copies both strings). */
 void record_set_meta(struct record *rec, const char *key, const char *value);
 

@@ -263,18 +263,6 @@ decode_batch(void)
 }
 
 static void
-shape_text(char *s, size_t n, const struct tensor *t)
-{
-	size_t len = snprintf(s, n, "%s[", dtype_name(t->dtype));
-	int i;
-
-	for (i = 0; i < t->ndim && len < n; i++)
-		len += snprintf(s + len, n - len, "%s%" PRId64, i ? "," : "", t->shape[i]);
-	if (len < n)
-		snprintf(s + len, n - len, "]");
-}
-
-static void
 take_image(const struct record *rec, const char *name, uint64_t index)
 {
 	const struct tensor *t = record_tensor(rec, "image");
@@ -289,7 +277,7 @@ take_image(const struct record *rec, const char *name, uint64_t index)
 		    "wants %dx%d: make the records with imgshard --size %d", name, index,
 		    t->shape[1], t->shape[0], S, S, S);
 	if (t->dtype != DT_U8 || t->ndim != 3 || t->shape[2] != 3) {
-		shape_text(shape, sizeof shape, t);
+		tensor_shape_text(shape, sizeof shape, t);
 		eprintf("%s:record %" PRIu64 ": image is %s, expected U8[%d,%d,3]", name, index,
 		    shape, S, S);
 	}
@@ -308,7 +296,7 @@ take_embed(const struct record *rec, const char *name, uint64_t index)
 		    index, record_tensor(rec, "image") ? ", or capdecode --images" : "");
 	if ((t->dtype != DT_F32 && t->dtype != DT_F16 && t->dtype != DT_BF16) ||
 	    t->ndim != 2 || t->shape[0] != N || t->shape[1] != D) {
-		shape_text(shape, sizeof shape, t);
+		tensor_shape_text(shape, sizeof shape, t);
 		eprintf("%s:record %" PRIu64 ": embed is %s, the model wants F32, F16 or BF16 "
 		    "[%d,%d]", name, index, shape, N, D);
 	}

@@ -77,11 +77,11 @@ decode(struct slot *s)
  * take is the next one for a worker. */
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t todo, done;
+	pthread_cond_t work, done;
 	struct slot *slot;
 	size_t nslot, head, take, tail, bytes;
 	int quit;
-} q = {.mu = PTHREAD_MUTEX_INITIALIZER, .todo = PTHREAD_COND_INITIALIZER,
+} q = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
     .done = PTHREAD_COND_INITIALIZER};
 
 static void *
@@ -93,7 +93,7 @@ worker(void *arg)
 	pthread_mutex_lock(&q.mu);
 	for (;;) {
 		while (q.take == q.tail && !q.quit)
-			pthread_cond_wait(&q.todo, &q.mu);
+			pthread_cond_wait(&q.work, &q.mu);
 		if (q.take == q.tail)
 			break;
 		s = &q.slot[q.take++ % q.nslot];
@@ -368,7 +368,7 @@ run(char **paths, int npaths, int split, int jobs)
 		}
 		pthread_mutex_lock(&q.mu);
 		q.tail++;
-		pthread_cond_signal(&q.todo);
+		pthread_cond_signal(&q.work);
 		pthread_mutex_unlock(&q.mu);
 		/* Write what is ready without waiting, so the ring keeps moving. */
 		for (;;) {
@@ -386,7 +386,7 @@ run(char **paths, int npaths, int split, int jobs)
 		retire();
 	pthread_mutex_lock(&q.mu);
 	q.quit = 1;
-	pthread_cond_broadcast(&q.todo);
+	pthread_cond_broadcast(&q.work);
 	pthread_mutex_unlock(&q.mu);
 	for (i = 0; jobs > 1 && i < jobs; i++)
 		pthread_join(th[i], NULL);

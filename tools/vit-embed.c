@@ -77,18 +77,6 @@ flush_batch(void)
 }
 
 static void
-shape_text(char *s, size_t n, const struct tensor *t)
-{
-	size_t len = snprintf(s, n, "%s[", dtype_name(t->dtype));
-	int i;
-
-	for (i = 0; i < t->ndim && len < n; i++)
-		len += snprintf(s + len, n - len, "%s%" PRId64, i ? "," : "", t->shape[i]);
-	if (len < n)
-		snprintf(s + len, n - len, "]");
-}
-
-static void
 run(FILE *fp, const char *name)
 {
 	struct reader r;
@@ -109,7 +97,7 @@ run(FILE *fp, const char *name)
 			    "model wants %dx%d: make the records with imgshard --size %d", name,
 			    index, t->shape[1], t->shape[0], S, S, S);
 		if (t->dtype != DT_U8 || t->ndim != 3 || t->shape[2] != 3) {
-			shape_text(shape, sizeof shape, t);
+			tensor_shape_text(shape, sizeof shape, t);
 			eprintf("%s:record %" PRIu64 ": image is %s, expected U8[%d,%d,3]", name,
 			    index, shape, S, S);
 		}
