@@ -69,7 +69,7 @@ attention_forward(float *out, float *att, const float *q, const float *k,
 	const float scale = 1.0f / sqrtf((float)hs);
 	int bh;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * NH * Tq * Tk * (C / NH) >= PAR_MIN)
 	for (bh = 0; bh < B * NH; bh++) {
 		const int b = bh / NH, h = bh % NH;
 		const float *qb = q + (size_t)b * Tq * ldq + h * hs;

@@ -125,7 +125,7 @@ embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe
 {
 	int i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * T * C >= PAR_MIN)
 	for (i = 0; i < B * T; i++) {
 		const float *e = wte + (size_t)ids[i] * C, *p = wpe + (size_t)(i % T) * C;
 		float *o = out + (size_t)i * C;
@@ -178,7 +178,7 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 {
 	int r;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)M * C >= PAR_MIN)
 	for (r = 0; r < M; r++) {
 		const float *x = inp + (size_t)r * C;
 		float *o = out + (size_t)r * C;
@@ -263,7 +263,7 @@ matmul_forward(float *out, const float *inp, const float *w, const float *bias,
 	/* the bias first, then sgemm adds onto it (beta 1): one pass over out
 	 * instead of sgemm clearing it and another adding the bias */
 	if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)M * OC >= PAR_MIN)
 		for (r = 0; r < M; r++)
 			memcpy(out + (size_t)r * OC, bias, OC * sizeof(float));
 	}
@@ -297,11 +297,11 @@ gelu_forward(float *out, const float *inp, size_t n, int exact)
 	long i;
 
 	if (exact) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
 		for (i = 0; i < (long)n; i++)
 			out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
 	} else {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
 		for (i = 0; i < (long)n; i++) {
 			float x = inp[i], u = GELU_K * (x + 0.044715f * x * x * x);
 			float a = exp_neg(2.0f * fabsf(u)), t = copysignf((1.0f - a) / (1.0f + a), u);
@@ -344,7 +344,7 @@ residual_forward(float *out, const float *a, const float *b, size_t n)
 {
 	long i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
 	for (i = 0; i < (long)n; i++)
 		out[i] = a[i] + b[i];
 }
@@ -420,7 +420,7 @@ gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int 
 {
 	int i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)K * B * C >= PAR_MIN)
 	for (i = 0; i < K * B; i++)
 		memcpy(out + (size_t)i * C, inp + ((size_t)(i / B) * B + idx[i % B]) * C,
 		    C * sizeof(float));

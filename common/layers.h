@@ -15,6 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The forward kernels that incremental decoding runs on a few rows at a time
+ * split their work among the threads only from this many elements (or
+ * multiply-adds) on: below, waking the team costs more than it saves, and on a
+ * machine shared with other work a descheduled thread would stall every one
+ * of the decoder's many short steps. Each element is computed the same way
+ * either way. */
+#define PAR_MIN 32768
+
 /* img (B,H,W,3) U8 RGB -> cols (B, (H/P)*(W/P), 3*P*P): patch p = py*(W/P) + px,
  * feature c*P*P + y*P + x (a Conv2d weight [D,3,P,P] reshaped matches it), value
  * (img/255 - mean[c]) / std[c]. No backward: pixels take no gradient. */
