@@ -1,5 +1,7 @@
 /* train_data.c: shard lists, loading and checking records, epochs and batches. */
 #include "train_data.h"
+
+#include "half.h"
 #include "stream.h"
 #include "util.h"
 
@@ -79,43 +81,6 @@ data_sort_unique(char **paths, size_t *n)
 
 /* ---- loading -------------------------------------------------------------------- */
 
-static float
-half_to_float(uint16_t h)
-{
-	int e = (h >> 10) & 31, f = h & 1023;
-	float v;
-
-	if (e == 0)
-		v = ldexpf((float)f, -24);
-	else if (e == 31)
-		v = f ? NAN : INFINITY;
-	else
-		v = ldexpf((float)(f | 1024), e - 25);
-	return h & 0x8000 ? -v : v;
-}
-
-static float
-bf16_to_float(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float v;
-
-	memcpy(&v, &u, sizeof v);
-	return v;
-}
-
-static void
-shape_text(char *s, size_t n, const struct tensor *t)
-{
-	size_t len = snprintf(s, n, "%s[", dtype_name(t->dtype));
-	int i;
-
-	for (i = 0; i < t->ndim && len < n; i++)
-		len += snprintf(s + len, n - len, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-	if (len < n)
-		snprintf(s + len, n - len, "]");
-}
-
 /* Checks the sample of a record and copies it (as F32 for an embedding) to dst. */
 static int
 take_sample(const struct train_data *d, const struct record *rec, const struct config *c,
@@ -125,7 +90,6 @@ take_sample(const struct train_data *d, const struct record *rec, const struct c
 	struct tensor *t;
 	const char *fp;
 	char shape[128];
-	size_t i, n;
 
 	if (d->kind == DATA_IMAGE) {
 		if (!(t = record_tensor(rec, "image")))
@@ -134,7 +98,7 @@ take_sample(const struct train_data *d, const struct record *rec, const struct c
 			    "embeddings)" : " (records with embed train with --frozen-encoder --init "
 			    "MODEL)");
 		if (t->dtype != DT_U8 || t->ndim != 3 || t->shape[2] != 3) {
-			shape_text(shape, sizeof shape, t);
+			tensor_shape_text(shape, sizeof shape, t);
 			return fail(err, errsz, "%s: image is %s, not U8[%d,%d,3]", where, shape,
 			    S, S);
 		}
@@ -150,7 +114,7 @@ take_sample(const struct train_data *d, const struct record *rec, const struct c
 		    ", an image (a training set is all images or all embeddings)" : "");
 	if ((t->dtype != DT_F32 && t->dtype != DT_F16 && t->dtype != DT_BF16) ||
 	    t->ndim != 2 || t->shape[0] != N || t->shape[1] != D) {
-		shape_text(shape, sizeof shape, t);
+		tensor_shape_text(shape, sizeof shape, t);
 		return fail(err, errsz, "%s: embed is %s, the model's encoder gives F32[%d,%d]",
 		    where, shape, N, D);
 	}
@@ -158,16 +122,7 @@ take_sample(const struct train_data *d, const struct record *rec, const struct c
 	if (encoder && fp && strcmp(fp, encoder) != 0)
 		return fail(err, errsz, "%s: embeddings of encoder %s, the model's is %s "
 		    "(make them with vit-embed -m from the --init model)", where, fp, encoder);
-	n = (size_t)N * D;
-	if (t->dtype == DT_F32) {
-		memcpy(dst, t->data, n * sizeof(float));
-	} else {
-		const uint16_t *h = t->data;
-		float *f = (float *)dst;
-
-		for (i = 0; i < n; i++)
-			f[i] = t->dtype == DT_F16 ? half_to_float(h[i]) : bf16_to_float(h[i]);
-	}
+	half_to_f32((float *)dst, t->data, t->dtype, (size_t)N * D);
 	return 0;
 }
 
@@ -185,7 +140,7 @@ take_rows(struct train_data *d, const struct record *rec, const struct config *c
 		return fail(err, errsz, "%s: no tokens (add them with tokenize encode -v VOCAB "
 		    "--max-len %d)", where, c->dec_len);
 	if (t->dtype != DT_I32 || t->ndim != 2) {
-		shape_text(shape, sizeof shape, t);
+		tensor_shape_text(shape, sizeof shape, t);
 		return fail(err, errsz, "%s: tokens is %s, not I32[captions,length]", where, shape);
 	}
 	n = t->shape[0];

@@ -228,6 +228,24 @@ readfile(const char *path, size_t *len)
 }
 
 void
+each_input(int argc, char **argv, int first, void (*fn)(FILE *fp, const char *name))
+{
+	int i;
+
+	if (first == argc)
+		fn(stdin, "stdin");
+	for (i = first; i < argc; i++) {
+		FILE *fp = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
+
+		if (!fp)
+			eprintf("open %s:", argv[i]);
+		fn(fp, fp == stdin ? "stdin" : argv[i]);
+		if (fp != stdin)
+			fclose(fp);
+	}
+}
+
+void
 print_usage(FILE *fp, const char *const *lines)
 {
 	const char *const *l;

@@ -55,6 +55,10 @@ void buf_free(struct buf *b);
 /* Reads a whole stream ("-" is stdin) into memory; NUL-terminated. */
 char *readfile(const char *path, size_t *len);
 
+/* Calls fn on each file operand argv[first..argc) ("-" is stdin), or on stdin
+ * when there are none; a file that cannot be opened is an error exit. */
+void each_input(int argc, char **argv, int first, void (*fn)(FILE *fp, const char *name));
+
 /* Prints the program's usage lines (the man page SYNOPSIS) to fp. */
 void print_usage(FILE *fp, const char *const *lines);
 

@@ -414,7 +414,7 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
-	int ch, threads = 0, max_len = -1, i;
+	int ch, threads = 0, max_len = -1;
 
 	threads_passive(argv);
 	setprogname(argv[0]);
@@ -488,19 +488,7 @@ main(int argc, char *argv[])
 		eprintf("open %s:", refs_path);
 	progress_init(&prog, "images", 0);
 
-	if (optind == argc) {
-		run(stdin, "stdin");
-	} else {
-		for (i = optind; i < argc; i++) {
-			FILE *fp = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
-
-			if (!fp)
-				eprintf("open %s:", argv[i]);
-			run(fp, fp == stdin ? "stdin" : argv[i]);
-			if (fp != stdin)
-				fclose(fp);
-		}
-	}
+	each_input(argc, argv, optind, run);
 	decode_batch();
 	progress_end(&prog);
 	if (format == FMT_COCO)

@@ -197,19 +197,7 @@ main(int argc, char *argv[])
 	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	progress_init(&prog, "images", 0);
 
-	if (optind == argc) {
-		run(stdin, "stdin");
-	} else {
-		for (i = optind; i < argc; i++) {
-			FILE *fp = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "rb");
-
-			if (!fp)
-				eprintf("open %s:", argv[i]);
-			run(fp, fp == stdin ? "stdin" : argv[i]);
-			if (fp != stdin)
-				fclose(fp);
-		}
-	}
+	each_input(argc, argv, optind, run);
 	flush_batch();
 	progress_end(&prog);
 	if (fflush(stdout) != 0)
