@@ -239,16 +239,6 @@ captions_detect(const char *data, size_t len)
 
 /* ---- text formats ------------------------------------------------------------- */
 
-static void
-seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
 static size_t
 digits(const char *s, size_t n)
 {

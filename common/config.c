@@ -11,16 +11,6 @@
 #include <string.h>
 
 static void
-seterr(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-}
-
-static void
 defaults(struct config *c)
 {
 	int i;

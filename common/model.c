@@ -62,7 +62,7 @@ struct acts {
 };
 
 static int
-seterr(struct model *m, const char *fmt, ...)
+fail(struct model *m, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -345,10 +345,10 @@ static int
 check_batch(struct model *m, int B, unsigned need)
 {
 	if ((m->flags & need) != need || !m->a)
-		return seterr(m, "the model was not reserved for %s",
+		return fail(m, "the model was not reserved for %s",
 		    need & MODEL_ENCODER ? "the encoder" : "the decoder");
 	if (B < 1 || B > m->maxB)
-		return seterr(m, "batch of %d, reserved for 1 to %d", B, m->maxB);
+		return fail(m, "batch of %d, reserved for 1 to %d", B, m->maxB);
 	return 0;
 }
 
@@ -422,7 +422,7 @@ model_set_embed(struct model *m, const float *embed, int B)
 	const struct config *c = &m->cfg;
 
 	if (!m->a || B < 1 || B > m->maxB)
-		return seterr(m, "batch of %d, reserved for 1 to %d", B, m->maxB);
+		return fail(m, "batch of %d, reserved for 1 to %d", B, m->maxB);
 	m->be->upload(m->a->enc_out, embed, (size_t)B * config_enc_len(c) * c->dim * sizeof(float));
 	m->from_images = 0;
 	return 0;
@@ -485,14 +485,14 @@ upload_tokens(struct model *m, const int32_t *ids, const int32_t *targets, int B
 	long i, n = 0;
 
 	if (T < 1 || T > m->cfg.dec_len)
-		return seterr(m, "%d decoder positions, the model has 1 to %d", T,
+		return fail(m, "%d decoder positions, the model has 1 to %d", T,
 		    m->cfg.dec_len);
 	for (i = 0; i < (long)B * T; i++) {
 		if (ids[i] < 0 || ids[i] >= V)
-			return seterr(m, "token id %d at [%ld, %ld] is out of range for a "
+			return fail(m, "token id %d at [%ld, %ld] is out of range for a "
 			    "vocabulary of %d", ids[i], i / T, i % T, V);
 		if (targets && (targets[i] < 0 || targets[i] >= V))
-			return seterr(m, "target id %d at [%ld, %ld] is out of range for a "
+			return fail(m, "target id %d at [%ld, %ld] is out of range for a "
 			    "vocabulary of %d", targets[i], i / T, i % T, V);
 		n += targets && targets[i] != TOK_PAD;
 	}
@@ -519,7 +519,7 @@ model_forward(struct model *m, const uint8_t *images, const float *embed,
 		return -1;
 	a = m->a;
 	if (embed && trains_encoder(m->flags))
-		return seterr(m, "training from embeddings needs a frozen encoder");
+		return fail(m, "training from embeddings needs a frozen encoder");
 	if (upload_tokens(m, ids, targets, B, T, &ntargets) != 0)
 		return -1;
 	if (images && model_encode(m, images, B, NULL) != 0)
@@ -588,12 +588,12 @@ model_decode_start_beams(struct model *m, int images, int K)
 
 	m->dec_B = 0;
 	if (K < 1 || images > m->maxB / K)
-		return seterr(m, "%d images of %d rows each, reserved for %d rows", images, K,
+		return fail(m, "%d images of %d rows each, reserved for %d rows", images, K,
 		    m->maxB);
 	if (check_batch(m, images * K, MODEL_DECODER) != 0)
 		return -1;
 	if (m->flags & MODEL_TRAIN)
-		return seterr(m, "incremental decoding needs a reserve without MODEL_TRAIN");
+		return fail(m, "incremental decoding needs a reserve without MODEL_TRAIN");
 	for (l = 0; l < c->dec_layers; l++)
 		m->be->matmul_forward(m->a->dec[l].xkv, m->a->enc_out, m->w.dec[l].xkv_w,
 		    m->w.dec[l].xkv_b, images * N, D, 2 * D);
@@ -618,12 +618,12 @@ model_decode_step(struct model *m, const int32_t *ids, float *logits)
 	int l, b;
 
 	if (B == 0)
-		return seterr(m, "no model_decode_start");
+		return fail(m, "no model_decode_start");
 	if (t >= c->dec_len)
-		return seterr(m, "step %d: the model has %d decoder positions", t + 1, c->dec_len);
+		return fail(m, "step %d: the model has %d decoder positions", t + 1, c->dec_len);
 	for (b = 0; b < B; b++)
 		if (ids[b] < 0 || ids[b] >= c->vocab)
-			return seterr(m, "token id %d of row %d is out of range for a vocabulary "
+			return fail(m, "token id %d of row %d is out of range for a vocabulary "
 			    "of %d", ids[b], b, c->vocab);
 	be->upload(m->ids, ids, B * sizeof(int32_t));
 	/* one position: row t of pos_embed, B rows throughout */
@@ -682,12 +682,12 @@ model_decode_reorder(struct model *m, const int32_t *parent)
 	int l, b;
 
 	if (B == 0)
-		return seterr(m, "no model_decode_start");
+		return fail(m, "no model_decode_start");
 	for (b = 0; b < B; b++) {
 		if (parent[b] < 0 || parent[b] >= B)
-			return seterr(m, "parent %d of row %d: not a row of %d", parent[b], b, B);
+			return fail(m, "parent %d of row %d: not a row of %d", parent[b], b, B);
 		if (m->dec_K > 1 && parent[b] / m->dec_K != b / m->dec_K)
-			return seterr(m, "parent %d of row %d: a row of another image", parent[b], b);
+			return fail(m, "parent %d of row %d: a row of another image", parent[b], b);
 	}
 	if (m->dec_pos == 0)
 		return 0;

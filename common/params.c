@@ -180,17 +180,6 @@ weights_point(struct weights *w, const struct config *c, float *base)
 	walk(c, &k, w);
 }
 
-/* splitmix64: a tiny generator whose streams are independent for nearby seeds. */
-static uint64_t
-splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* A uniform double in (0, 1]: 53 random bits, never 0 (Box-Muller takes its log). */
 static double
 uniform(uint64_t *s)

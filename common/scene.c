@@ -34,16 +34,6 @@ scene_place(int col, int row)
 	return names[row][col];
 }
 
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 void
 srng_seed(struct srng *r, uint64_t seed, uint64_t stream)
 {

@@ -252,16 +252,6 @@ best_tokens(const float *z, int V, int n, int32_t *top, int *k)
 	*k = cnt;
 }
 
-static uint64_t
-splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* A token drawn from softmax(z / temperature) over the top_k allowed tokens
  * (all when top_k is 0), with the image's generator. */
 static int32_t

@@ -256,17 +256,6 @@ train_data_free(struct train_data *d)
 
 /* ---- epochs ---------------------------------------------------------------------- */
 
-/* splitmix64: small, fast, and its whole state is one number */
-static uint64_t
-mix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* uniform in [0, n) without modulo bias */
 static uint64_t
 below(uint64_t *s, uint64_t n)
@@ -274,7 +263,7 @@ below(uint64_t *s, uint64_t n)
 	uint64_t r, lim = -n % n;
 
 	do
-		r = mix(s);
+		r = splitmix64(s);
 	while (r < lim);
 	return r % n;
 }
@@ -299,9 +288,9 @@ train_data_epoch(const struct train_data *d, uint32_t *order, uint64_t seed, lon
 	size_t i, n = 0, k;
 
 	/* one independent stream per (seed, epoch, rank) */
-	s = mix(&s) ^ (uint64_t)epoch;
-	s = mix(&s) ^ (uint64_t)rank;
-	s = mix(&s);
+	s = splitmix64(&s) ^ (uint64_t)epoch;
+	s = splitmix64(&s) ^ (uint64_t)rank;
+	s = splitmix64(&s);
 	if (pairs == PAIRS_ALL) {
 		for (i = 0; i < d->nrows; i++)
 			order[n++] = (uint32_t)i;

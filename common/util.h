@@ -39,6 +39,16 @@ double estrtod(const char *s, double min, double max, const char *what);
  * choices: "bleu: --smooth: unknown value x (exp, floor, add-k or none)". */
 int estrchoice(const char *arg, const char *const *names, int n, const char *what);
 
+/* snprintf into a caller's error buffer: the "char *err, size_t errsz" of the
+ * library functions that report instead of exiting. */
+void seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* splitmix64: advances *state and returns the next 64 random bits. Small and
+ * fast, its whole state is one number, and nearby seeds give independent
+ * streams: every seeded generator of the suite (init, data order, scenes,
+ * sampling) is built on it. */
+uint64_t splitmix64(uint64_t *state);
+
 /* Flush and close a stream, exiting EXIT_DATA with a message naming it on any
  * earlier or final write error (a full disk must change the exit status). */
 void fshut(FILE *fp, const char *name);

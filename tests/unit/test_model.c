@@ -52,16 +52,6 @@ expect(int ok, const char *fmt, ...)
 
 /* ---- batches -------------------------------------------------------------------- */
 
-static uint64_t
-splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 enum { MODE_FULL, MODE_FROZEN, MODE_EMBED };
 
 struct batch {
