@@ -240,6 +240,40 @@ make_broken() {
 	[ -z "$(ls -A "$D/sh" | grep '^\.')" ]
 }
 
+@test "imgshard: --shards n: n shards of sizes differing by one at most, in input order" {
+	imgshard -s 16 -c "$D/f8k/captions.txt" "$D/f8k/images" > "$D/all16.tsr"
+	imgshard -s 16 -c "$D/f8k/captions.txt" "$D/f8k/images" --shards 5 -o "$D/n5/t-%02d.tsr"
+	[ "$(cd "$D/n5" && ls -A)" = "$(printf 't-%02d.tsr\n' 0 1 2 3 4)" ]
+	[ "$(for f in "$D"/n5/t-*.tsr; do tsrinfo -c "$f"; done | tr '\n' ' ')" = "2 2 3 2 3 " ]
+	cat "$D"/n5/t-*.tsr | cmp - "$D/all16.tsr"
+	# the same from a zip; more shards than images: the rest are empty, still files
+	imgshard -s 16 "$D/f8k.zip" --shards 14 -o "$D/n14/t-%02d.tsr"
+	[ "$(ls "$D/n14" | wc -l)" = 14 ]
+	[ "$(for f in "$D"/n14/t-*.tsr; do tsrinfo -c "$f"; done | sort | uniq -c | tr -s ' ' | tr '\n' ,)" = " 2 0, 12 1," ]
+	# with --split, only the split's images are counted
+	imgshard -s 8 -c "$D/karp/dataset_coco.json" --split train "$D/karp" --shards 2 -o "$D/k2/t-%d.tsr"
+	[ "$(tsrinfo -c "$D/k2/t-0.tsr") $(tsrinfo -c "$D/k2/t-1.tsr")" = "3 3" ]
+	run -2 imgshard --shards 2 "$D/f8k/images"
+	[ "$output" = "imgshard: --shards needs -o with a %d in the name, like train-%04d.tsr" ]
+	run -2 imgshard --shards 2 --shard-size 3 -o "$D/x-%d" "$D/f8k/images"
+	[ "$output" = "imgshard: --shard-size and --shards: give one" ]
+	run -2 imgshard --shards 0 -o "$D/x-%d" "$D/f8k/images"
+	run -2 imgshard --shards 2 -o "$D/x-%d" - <<< "$D/f8k/images"
+	[[ "${lines[0]}" == "imgshard: --shards: cannot count the images of a list on stdin"* ]]
+	[ -z "$(ls "$D" | grep '^x-')" ]
+}
+
+@test "imgshard: --keys writes only the images listed, as in Flickr8k's split files" {
+	printf '00000003.jpg\r\nFlicker8k_Dataset/00000007.jpg\r\n\r\n00000011.jpg\r\nnot-there.jpg\r\n' > "$D/keys.txt"
+	run -0 imgshard -v -s 8 -c "$D/f8k/captions.txt" --keys "$D/keys.txt" "$D/f8k.zip" -o "$D/keys.tsr"
+	[ "$output" = "imgshard: 3 images, 0 skipped, 0 captions without an image, 0 images without captions" ]
+	[ "$(tsrinfo -j "$D/keys.tsr" | "$PY" -c 'import json,sys; print(" ".join(json.loads(l)["key"] for l in sys.stdin))')" = "00000003.jpg 00000007.jpg 00000011.jpg" ]
+	# with --split, an image must be in both: val holds images 1-3
+	[ "$(imgshard -s 8 -c "$D/karp/dataset_coco.json" --split val --keys <(echo COCO_val2014_000000000003.jpg) "$D/karp" | tsrinfo | cut -f2)" = "key=COCO_val2014_000000000003.jpg" ]
+	run -1 imgshard --keys "$D/no-such-file" "$D/f8k/images"
+	[ "$output" = "imgshard: open $D/no-such-file: No such file or directory" ]
+}
+
 @test "imgshard: bad output patterns are usage errors" {
 	for p in 'x.tsr --shard-size 5' 'a-%d-%d.tsr' 'a-%s.tsr' 'a-%.tsr' 'a-%5.2d.tsr'; do
 		run -2 imgshard -o $p "$D/f8k/images"

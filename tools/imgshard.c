@@ -26,8 +26,8 @@
 
 static const char *const usage_lines[] = {
 	"imgshard [-v] [-c captions] [-j jobs] [-o out] [-s size] [--format fmt]",
-	"[--max-pixels n] [--resize mode] [--shard-size k] [--split split] [--strict]",
-	"path ...",
+	"[--keys file] [--max-pixels n] [--resize mode] [--shard-size k | --shards n]",
+	"[--split split] [--strict] path ...",
 	NULL,
 };
 
@@ -38,6 +38,8 @@ static const char *const usage_lines[] = {
 static int size = 224, resize_mode = RESIZE_SQUASH, strict, verbose;
 static uint64_t max_pixels = 100000000;
 static struct captions caps;    /* the captions, and one entry for every image seen */
+static struct captions keys;    /* --keys: the images to write (entries without captions) */
+static int have_keys;
 
 /* ---- decoding ------------------------------------------------------------------ */
 
@@ -119,6 +121,7 @@ static struct {
 	const char *pattern;    /* NULL: stdout */
 	int sharded;            /* pattern has a %d */
 	long long shard_size;
+	int64_t nshards, total; /* --shards: nshards shards of total records between them */
 	int index;              /* the number of the next shard */
 	long long count;        /* records in the open file */
 	FILE *fp;
@@ -237,6 +240,16 @@ close_output(void)
 	out.index++;
 }
 
+/* The records of shard i: --shard-size, or with --shards the ith of nshards
+ * nearly equal parts of the total (sizes differ by one at most). */
+static long long
+shard_target(int64_t i)
+{
+	if (!out.nshards)
+		return out.shard_size;
+	return (i + 1) * out.total / out.nshards - i * out.total / out.nshards;
+}
+
 static void
 write_record(const struct record *rec)
 {
@@ -245,11 +258,16 @@ write_record(const struct record *rec)
 			eprintf("write stdout:");
 		return;
 	}
+	/* --shards with fewer records than shards: the empty ones come first. */
+	while (!out.fp && out.index + 1 < out.nshards && shard_target(out.index) == 0) {
+		open_output();
+		close_output();
+	}
 	if (!out.fp)
 		open_output();
 	if (record_write(out.fp, rec) != 0)
 		eprintf("write %s:", out.path);
-	if (out.sharded && ++out.count == out.shard_size)
+	if (out.sharded && ++out.count == shard_target(out.index))
 		close_output();
 }
 
@@ -309,11 +327,47 @@ retire(void)
 	q.head++;
 }
 
+/* Whether the image key is one to write: in the split (whose images alone are
+ * in the table) and in --keys. */
 static int
-in_split(const char *key, void *arg)
+wanted(const char *key, int split)
 {
-	(void)arg;
-	return captions_find(&caps, key) != NULL;
+	return (split == SPLIT_ALL || captions_find(&caps, key)) &&
+	    (!have_keys || captions_find(&keys, key));
+}
+
+static int
+wanted_count(const char *key, void *arg)
+{
+	return wanted(key, *(int *)arg);
+}
+
+/* --keys: one image a line, a file name whose directory is ignored, as in
+ * Flickr8k's Flickr_8k.testImages.txt; blank lines are skipped. */
+static void
+load_keys(const char *path)
+{
+	size_t len;
+	char *data = readfile(path, &len), *line, *next, *end, *slash;
+
+	for (line = data; *line; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		end = line + strlen(line);
+		while (end > line && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		slash = strrchr(line, '/');
+		if (slash)
+			line = slash + 1;
+		if (utf8_check(line, strlen(line)) != strlen(line))
+			eprintf("%s: a key is not UTF-8", path);
+		if (*line)
+			captions_entry(&keys, line);
+	}
+	free(data);
+	have_keys = 1;
 }
 
 static void
@@ -335,8 +389,7 @@ run(char **paths, int npaths, int split, int jobs)
 			eprintf("pthread_create:");
 		}
 	while (inputs_next(in, &e)) {
-		/* Only the images of a split are in its table. */
-		if (split != SPLIT_ALL && !captions_find(&caps, e.key))
+		if (!wanted(e.key, split))
 			continue;
 		while (q.tail - q.head == q.nslot || (q.tail > q.head && q.bytes > WINDOW_BYTES))
 			retire();
@@ -423,7 +476,9 @@ main(int argc, char *argv[])
 		{"format", required_argument, NULL, 'F'},
 		{"max-pixels", required_argument, NULL, 'P'},
 		{"resize", required_argument, NULL, 'R'},
+		{"keys", required_argument, NULL, 'k'},
 		{"shard-size", required_argument, NULL, 'K'},
+		{"shards", required_argument, NULL, 'N'},
 		{"split", required_argument, NULL, 'S'},
 		{"strict", no_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
@@ -432,9 +487,9 @@ main(int argc, char *argv[])
 	static const char *const modes[] = {"squash", "center-crop", "pad"};
 	static const char *const splits[] = {"all", "train", "val", "test"};
 	static const int sigs[] = {SIGHUP, SIGINT, SIGTERM, SIGPIPE};
-	const char *capfile = NULL;
+	const char *capfile = NULL, *keyfile = NULL;
 	int ch, format = CAP_UNKNOWN, split = SPLIT_ALL, jobs = 0, nconv;
-	long long shard_size = 0;
+	long long shard_size = 0, nshards = 0;
 	uint64_t unmatched = 0;
 	int64_t total = 0;
 	mode_t um;
@@ -455,7 +510,9 @@ main(int argc, char *argv[])
 			break;
 		case 'P': max_pixels = estrtonum(optarg, 1, 1LL << 40, "--max-pixels"); break;
 		case 'R': resize_mode = estrchoice(optarg, modes, 3, "--resize"); break;
+		case 'k': keyfile = optarg; break;
 		case 'K': shard_size = estrtonum(optarg, 1, LLONG_MAX, "--shard-size"); break;
+		case 'N': nshards = estrtonum(optarg, 1, 100000, "--shards"); break;
 		case 'S': split = estrchoice(optarg, splits + 1, 3, "--split") + 1; break;
 		case 'X': strict = 1; break;
 		case 'h':
@@ -467,6 +524,8 @@ main(int argc, char *argv[])
 	}
 	if (optind == argc)
 		uprintf("no input: give images, folders, archives or - for a list on stdin");
+	if (shard_size && nshards)
+		uprintf("--shard-size and --shards: give one");
 	if ((format != CAP_UNKNOWN || split != SPLIT_ALL) && !capfile)
 		uprintf("--format and --split need --captions");
 	if (split != SPLIT_ALL && format != CAP_UNKNOWN && format != CAP_KARPATHY)
@@ -479,10 +538,13 @@ main(int argc, char *argv[])
 			    out.pattern);
 		out.sharded = nconv == 1;
 		out.shard_size = shard_size ? shard_size : 1000;
-		if (shard_size && !out.sharded)
-			uprintf("--shard-size needs -o with a %%d in the name, like train-%%04d.tsr");
-	} else if (shard_size) {
-		uprintf("--shard-size needs -o with a %%d in the name, like train-%%04d.tsr");
+		out.nshards = nshards;
+		if ((shard_size || nshards) && !out.sharded)
+			uprintf("%s needs -o with a %%d in the name, like train-%%04d.tsr",
+			    shard_size ? "--shard-size" : "--shards");
+	} else if (shard_size || nshards) {
+		uprintf("%s needs -o with a %%d in the name, like train-%%04d.tsr",
+		    shard_size ? "--shard-size" : "--shards");
 	} else if (isatty(STDOUT_FILENO)) {
 		uprintf("will not write records to a terminal: use -o or a pipe");
 	}
@@ -502,9 +564,16 @@ main(int argc, char *argv[])
 		captions_load(&caps, capfile, format, split);
 		have_captions = 1;
 	}
+	if (keyfile)
+		load_keys(keyfile);
+	if (out.nshards) {
+		if ((out.total = inputs_count(argv + optind, argc - optind, wanted_count, &split)) < 0)
+			uprintf("--shards: cannot count the images of a list on stdin or a compressed "
+			    "tar without reading them all: use --shard-size");
+	}
 	progress_init(&prog, "images", 0);
-	if (prog.tty && (total = inputs_count(argv + optind, argc - optind,
-	    split != SPLIT_ALL ? in_split : NULL, NULL)) > 0)
+	if (prog.tty && (total = out.nshards ? out.total : inputs_count(argv + optind,
+	    argc - optind, wanted_count, &split)) > 0)
 		prog.total = total;
 
 	run(argv + optind, argc - optind, split, jobs);
@@ -515,9 +584,14 @@ main(int argc, char *argv[])
 			open_output();          /* no images: an empty stream, still a file */
 		close_output();
 	}
+	/* --shards n makes n files, whatever was skipped: process r of n reads shard r. */
+	while (out.index < out.nshards) {
+		open_output();
+		close_output();
+	}
 	/* Before stdout closes, so that a reader's output comes after it. */
 	for (i = 0; i < caps.n; i++)
-		if (!caps.v[i].seen)
+		if (!caps.v[i].seen && (!have_keys || captions_find(&keys, caps.v[i].key)))
 			unmatched += caps.v[i].n;
 	if (!have_captions && (nskipped || verbose))
 		weprintf("%llu images, %llu skipped", (unsigned long long)nimages,
@@ -531,5 +605,6 @@ main(int argc, char *argv[])
 		fshut(stdout, "stdout");
 	record_free(&rec);
 	captions_free(&caps);
+	captions_free(&keys);
 	return EXIT_OK;
 }
