@@ -23,11 +23,22 @@ endif
 
 # OpenBLAS: the OpenMP build, pinned by rpath so that Debian's alternatives cannot
 # swap in the pthreads build (its threads and OpenMP's fight over the cores).
-BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+# DEPS: a folder the build's Debian packages were unpacked into, for a machine
+# that lacks them (tests/gpu/pack.sh); empty, the system's.
+DEPS ?=
+BLAS_DIR := $(DEPS)/usr/lib/x86_64-linux-gnu/openblas-openmp
+ifeq ($(DEPS),)
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS := $(shell pkg-config --libs ompi-c 2>/dev/null)
+else
+DEPS_LIB := $(DEPS)/usr/lib/x86_64-linux-gnu
+CPPFLAGS += -isystem $(DEPS)/usr/include
+LDFLAGS += -L$(DEPS_LIB) -Wl,--disable-new-dtags -Wl,-rpath,$(DEPS_LIB) -Wl,-rpath-link,$(DEPS_LIB)
+MPI_CFLAGS := -isystem $(DEPS_LIB)/openmpi/include
+MPI_LIBS := -L$(DEPS_LIB)/openmpi/lib -Wl,-rpath,$(DEPS_LIB)/openmpi/lib -lmpi
+endif
 
-CPPFLAGS += -D_GNU_SOURCE -Icommon -I/usr/include/x86_64-linux-gnu/openblas-openmp $(MPI_CFLAGS) -MMD -MP
+CPPFLAGS += -D_GNU_SOURCE -Icommon -I$(DEPS)/usr/include/x86_64-linux-gnu/openblas-openmp $(MPI_CFLAGS) -MMD -MP
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -fopenmp $(WARN)
 LDFLAGS += -fopenmp
@@ -44,8 +55,22 @@ BUILD := build/rel
 BIN := bin
 endif
 
+# NCCL sums the GPUs' gradients (dist_nccl.c) in a CUDA build; without CUDA,
+# dist_nccl_none.c stands in and neither NCCL nor CUDA is linked.
+CUDA_HOME ?= /usr/local/cuda
+NCCL_HOME ?= $(CUDA_HOME)
+ifeq ($(CUDA),1)
+NCCL_SKIP := common/dist_nccl_none.c
+NCCL_LIB := $(firstword $(wildcard $(NCCL_HOME)/lib/libnccl.so.2 $(NCCL_HOME)/lib64/libnccl.so.2))
+%/common/dist_nccl.o: CPPFLAGS += -isystem $(CUDA_HOME)/include -isystem $(NCCL_HOME)/include
+LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -l:libnccl.so.2 \
+	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+else
+NCCL_SKIP := common/dist_nccl.c
+endif
+
 TOOLS := $(basename $(notdir $(wildcard tools/*.c)))
-COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/common/%.o,$(wildcard common/*.c))
+COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/common/%.o,$(filter-out $(NCCL_SKIP),$(wildcard common/*.c)))
 UNIT := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 PROGS := $(addprefix $(BIN)/,$(TOOLS))
 UNIT_BINS := $(addprefix $(BUILD)/tests/,$(UNIT))
@@ -142,7 +167,8 @@ clean:
 
 include pipelines/demo.mk
 
-# keep intermediate objects, so a rebuild relinks only what changed
-.SECONDARY:
+# keep the objects that pattern rules chain through, so a rebuild relinks only what
+# changed (a bare .SECONDARY: would also stop make from redoing a deleted demo file)
+.SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o)
 
 .PHONY: all deps test bench fuzz install clean demo
