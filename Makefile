@@ -21,11 +21,11 @@ ifneq ($(CI),)
 WARN += -Werror
 endif
 
-# OpenBLAS: the OpenMP build, pinned by rpath so that Debian's alternatives cannot
-# swap in the pthreads build (its threads and OpenMP's fight over the cores).
 # DEPS: a folder the build's Debian packages were unpacked into, for a machine
 # that lacks them (tests/gpu/pack.sh); empty, the system's.
 DEPS ?=
+# OpenBLAS: the OpenMP build, pinned by rpath so that Debian's alternatives cannot
+# swap in the pthreads build (its threads and OpenMP's fight over the cores).
 BLAS_DIR := $(DEPS)/usr/lib/x86_64-linux-gnu/openblas-openmp
 ifeq ($(DEPS),)
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
@@ -62,6 +62,7 @@ NCCL_HOME ?= $(CUDA_HOME)
 ifeq ($(CUDA),1)
 NCCL_SKIP := common/dist_nccl_none.c
 NCCL_LIB := $(firstword $(wildcard $(NCCL_HOME)/lib/libnccl.so.2 $(NCCL_HOME)/lib64/libnccl.so.2))
+$(if $(NCCL_LIB),,$(error no libnccl.so.2 in $(NCCL_HOME)/lib or lib64: set NCCL_HOME))
 %/common/dist_nccl.o: CPPFLAGS += -isystem $(CUDA_HOME)/include -isystem $(NCCL_HOME)/include
 LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -l:libnccl.so.2 \
 	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart

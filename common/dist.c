@@ -45,6 +45,12 @@ dist_env_local_size(void)
 	return n > 0 ? n : 1;
 }
 
+int
+dist_env_local_rank(void)
+{
+	return env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+}
+
 void
 dist_init(int *argc, char ***argv)
 {

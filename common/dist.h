@@ -19,6 +19,7 @@ enum { DIST_SUM, DIST_MIN, DIST_MAX };
 int dist_env_rank(void);
 int dist_env_size(void);
 int dist_env_local_size(void);          /* ranks on this machine */
+int dist_env_local_rank(void);          /* this rank among them, from 0 */
 
 /* Starts MPI under mpirun; exits with a message when it cannot. Idempotent. */
 void dist_init(int *argc, char ***argv);

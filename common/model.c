@@ -704,6 +704,14 @@ model_decode_reorder(struct model *m, const int32_t *parent)
 
 /* ---- backward ----------------------------------------------------------------- */
 
+/* Hands the gradients [from, to) to m->grad_ready: they are final. */
+static void
+ready(struct model *m, const float *from, const float *to)
+{
+	if (m->grad_ready && to > from)
+		m->grad_ready(m->grad_ready_arg, (float *)from, (size_t)(to - from));
+}
+
 static void
 decoder_backward(struct model *m, float scale)
 {
@@ -725,6 +733,7 @@ decoder_backward(struct model *m, float scale)
 	be->layernorm_backward(dres, g->dec_lnf_w, g->dec_lnf_b, dsmall,
 	    c->dec_layers ? a->dec[c->dec_layers - 1].out : a->dec_in, w->dec_lnf_w,
 	    a->dec_mean, a->dec_rstd, M, D);
+	ready(m, g->dec_lnf_w, m->grads + m->tab.total);
 	if (denc)
 		be->zero(denc, (size_t)B * N * D * sizeof(float));
 	for (l = c->dec_layers - 1; l >= 0; l--) {
@@ -758,8 +767,10 @@ decoder_backward(struct model *m, float scale)
 		    M, D, 3 * D, 0);
 		be->layernorm_backward(dres, gp->ln1_w, gp->ln1_b, dsmall, x, p->ln1_w,
 		    d->ln1_mean, d->ln1_rstd, M, D);
+		ready(m, gp->ln1_w, l + 1 < c->dec_layers ? g->dec[l + 1].ln1_w : g->dec_lnf_w);
 	}
 	be->embed_backward(g->tok, g->dec_pos, dres, m->ids, B, T, D);
+	ready(m, g->tok, c->dec_layers ? g->dec[0].ln1_w : g->dec_lnf_w);
 }
 
 static void
@@ -779,6 +790,7 @@ encoder_backward(struct model *m)
 	be->layernorm_backward(dres, g->enc_lnf_w, g->enc_lnf_b, a->denc,
 	    c->enc_layers ? a->enc[c->enc_layers - 1].out : a->enc_in, w->enc_lnf_w,
 	    a->enc_mean, a->enc_rstd, M, D);
+	ready(m, g->enc_lnf_w, m->grads + m->tab.enc_total);
 	for (l = c->enc_layers - 1; l >= 0; l--) {
 		const struct enc_block *p = &w->enc[l], *gp = &g->enc[l];
 		struct enc_acts *e = &a->enc[l];
@@ -797,10 +809,12 @@ encoder_backward(struct model *m)
 		    M, D, 3 * D, 0);
 		be->layernorm_backward(dres, gp->ln1_w, gp->ln1_b, dsmall, x, p->ln1_w,
 		    e->ln1_mean, e->ln1_rstd, M, D);
+		ready(m, gp->ln1_w, l + 1 < c->enc_layers ? g->enc[l + 1].ln1_w : g->enc_lnf_w);
 	}
 	be->vit_embed_backward(dbig, g->cls, g->enc_pos, dres, B, Np, D);
 	be->matmul_backward(NULL, g->patch_w, g->patch_b, dbig, a->cols, w->patch_w, B * Np,
 	    3 * P * P, D, 0);
+	ready(m, g->patch_w, c->enc_layers ? g->enc[0].ln1_w : g->enc_lnf_w);
 }
 
 void
@@ -813,6 +827,8 @@ model_backward(struct model *m, double ntargets)
 	decoder_backward(m, ntargets > 0 ? (float)(1.0 / ntargets) : 0.0f);
 	if (m->from_images && trains_encoder(m->flags))
 		encoder_backward(m);
+	else if (trains_encoder(m->flags))
+		ready(m, m->grads, m->grads + m->tab.enc_total);      /* as they were */
 }
 
 /* ---- optimizer ---------------------------------------------------------------- */

@@ -69,6 +69,10 @@ struct model {
 	int from_images;                /* the encoder ran (else embeddings were given) */
 	long ntargets;                  /* targets that count (not <pad>) */
 
+	/* model_backward's gradient-ready hook, or NULL: see model_backward */
+	void (*grad_ready)(void *arg, float *g, size_t n);
+	void *grad_ready_arg;
+
 	/* incremental decoding */
 	int dec_B, dec_pos;             /* rows, and positions fed so far */
 	int dec_K;                      /* rows per image (model_decode_start_beams) */
@@ -156,7 +160,15 @@ void model_zero_grad(struct model *m);
  * gradient of (sum of the token losses) / ntargets. ntargets 0 means this batch's
  * own count (the mean loss); a data-parallel trainer passes the count over all
  * ranks, so that the sum of the ranks' gradients is that of one large batch.
- * Stops at the encoder output when the encoder is frozen or was not run. */
+ * Stops at the encoder output when the encoder is frozen or was not run.
+ *
+ * With m->grad_ready set, each contiguous range of the gradients that is
+ * final is handed to it as soon as the operations that finish it are issued
+ * (on the backend's stream, maybe not yet done): a layer's block when its
+ * backward is issued, the embeddings last. The ranges come in that order, each
+ * just below the one before, and together cover model_trained_grads once, so
+ * that a data-parallel trainer can start summing a layer's gradients over its
+ * ranks while the layers below it still go back. */
 void model_backward(struct model *m, double ntargets);
 
 /* The gradients being trained as one device vector of *n floats: all of them,

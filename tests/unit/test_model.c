@@ -843,6 +843,56 @@ check_flops(void)
 	    "flops: tiny forward %.4g (2 x weights x tokens: %.4g), step %.4g", fwd, rule, step);
 }
 
+/* model_backward's grad_ready hook: ranges in order, each just below the one
+ * before, covering the trained gradients once, each final when handed over. */
+struct ranges {
+	struct model *m;
+	float *lo;              /* the last range's start */
+	size_t n, calls;
+	int final;              /* every range equal to the gradients at the end */
+	float *copy;
+};
+
+static void
+on_ready(void *arg, float *g, size_t n)
+{
+	struct ranges *r = arg;
+
+	if (r->lo && g + n != r->lo)
+		r->final = -1;
+	r->lo = g;
+	r->n += n;
+	r->calls++;
+	memcpy(r->copy + (g - r->m->grads), g, n * sizeof *g);
+}
+
+static void
+check_grad_ready(int mode)
+{
+	struct model *m = new_small(1, 41);
+	struct ranges r = {m, NULL, 0, 0, 1, NULL};
+	size_t n;
+	float *g;
+	struct batch x;
+
+	make_batch(&x, &m->cfg, 3, 8, 42, mode == MODE_EMBED);
+	model_reserve(m, 3, mode_flags(mode));
+	r.copy = ecalloc(m->tab.total, sizeof *r.copy);
+	m->grad_ready = on_ready;
+	m->grad_ready_arg = &r;
+	forward(m, &x, mode, x.targets);
+	model_zero_grad(m);
+	model_backward(m, 0);
+	g = model_trained_grads(m, &n);
+	expect(r.final == 1 && r.lo == g && r.n == n && r.calls > 2 &&
+	    memcmp(r.copy + (g - m->grads), g, n * sizeof *g) == 0,
+	    "grad_ready (%s): %zu calls, %zu of %zu floats, in order %d, down to %td",
+	    mode == MODE_FULL ? "full" : "embed", r.calls, r.n, n, r.final, r.lo - g);
+	free(r.copy);
+	free_batch(&x);
+	model_free(m);
+}
+
 static int
 selfcheck(void)
 {
@@ -860,6 +910,8 @@ selfcheck(void)
 	check_directional(1, MODE_FROZEN);
 	check_directional(0, MODE_EMBED);
 	check_frozen();
+	check_grad_ready(MODE_FULL);
+	check_grad_ready(MODE_EMBED);
 	check_next_logits();
 	check_decode();
 	check_resume(dir);
