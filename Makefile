@@ -59,11 +59,13 @@ endif
 # dist_nccl_none.c stands in and neither NCCL nor CUDA is linked.
 CUDA_HOME ?= /usr/local/cuda
 NCCL_HOME ?= $(CUDA_HOME)
+NCCL_INC ?= $(NCCL_HOME)/include
 ifeq ($(CUDA),1)
 NCCL_SKIP := common/dist_nccl_none.c
-NCCL_LIB := $(firstword $(wildcard $(NCCL_HOME)/lib/libnccl.so.2 $(NCCL_HOME)/lib64/libnccl.so.2))
+NCCL_LIB := $(firstword $(wildcard $(addprefix $(NCCL_HOME)/,lib/libnccl.so.2 lib64/libnccl.so.2 \
+	lib/x86_64-linux-gnu/libnccl.so.2)))
 $(if $(NCCL_LIB),,$(error no libnccl.so.2 in $(NCCL_HOME)/lib or lib64: set NCCL_HOME))
-%/common/dist_nccl.o: CPPFLAGS += -isystem $(CUDA_HOME)/include -isystem $(NCCL_HOME)/include
+%/common/dist_nccl.o: CPPFLAGS += -isystem $(CUDA_HOME)/include -isystem $(NCCL_INC)
 LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -l:libnccl.so.2 \
 	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
 else
@@ -143,6 +145,28 @@ test: $(PROGS) $(UNIT_BINS)
 bench: all $(UNIT_BINS)
 	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) tests/bench/run.sh
 
+# The GPU checks (tests/gpu/README.md): C programs over the library, built by
+# make CUDA=1 gpu-checks and run by tests/gpu/run.sh, which also runs bench-gpu:
+# the GPU bench against PyTorch on the same GPU (python3 with CUDA torch).
+GPU_CHECKS := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(wildcard tests/gpu/*.c))
+
+$(BUILD)/gpu/%.o: tests/gpu/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gpu/%: $(BUILD)/gpu/%.o $(BUILD)/libvitcap.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+gpu-checks: $(PROGS) $(GPU_CHECKS)
+
+GPU_PY ?= python3
+bench-gpu: all
+	VITCAP_BIN=$(CURDIR)/$(BIN) PY=$(GPU_PY) bash tests/gpu/bench.sh
+
+# make print-BIN: a variable's value, for scripts
+print-%:
+	@echo '$($*)'
+
 FUZZ_SECONDS ?= 180
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Icommon -I/usr/include/x86_64-linux-gnu/openblas-openmp \
 	$(MPI_CFLAGS) -fopenmp -fsanitize=fuzzer,address,undefined
@@ -172,4 +196,4 @@ include pipelines/demo.mk
 # changed (a bare .SECONDARY: would also stop make from redoing a deleted demo file)
 .SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o)
 
-.PHONY: all deps test bench fuzz install clean demo
+.PHONY: all deps test bench bench-gpu gpu-checks fuzz install clean demo

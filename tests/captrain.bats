@@ -301,3 +301,24 @@ mini() {
 	run -2 mini --train "$D/s16/u.tsr" --batch 0 -o "$T/m.safetensors"
 	[ "$output" = "captrain: --batch: out of range [1, 65536]: 0" ]
 }
+
+@test "captrain: --device and --precision; --device cuda without CUDA or a GPU is one line, exit 1" {
+	run -1 mini --device cuda --train "$D/s16/u.tsr" -o "$T/m.safetensors"
+	one_line_error captrain
+	# a build without CUDA, or a CUDA build on a machine without a GPU
+	# (tests/gpu/host_captrain.bats)
+	[[ "$output" == "captrain: --device cuda: this build has no CUDA backend (rebuild with make CUDA=1)" ||
+		"$output" == "captrain: --device cuda: no CUDA GPU is visible"* ]]
+	[ ! -e "$T/m.safetensors" ]
+	run -2 mini --device gpu --train "$D/s16/u.tsr" -o "$T/m.safetensors"
+	[ "$output" = "captrain: --device: unknown value gpu (cpu or cuda)" ]
+	run -2 mini --precision fp16 --train "$D/s16/u.tsr" -o "$T/m.safetensors"
+	[ "$output" = "captrain: --precision: unknown value fp16 (fp32 or bf16)" ]
+	run -2 mini --precision bf16 --train "$D/s16/u.tsr" -o "$T/m.safetensors"
+	[ "$output" = "captrain: --precision bf16 needs --device cuda" ]
+	# the CPU in fp32 is the default, bit for bit
+	mini --train "$D/s16/u.tsr" --steps 3 --batch 8 -o "$T/a.safetensors"
+	mini --device cpu --precision fp32 --train "$D/s16/u.tsr" --steps 3 --batch 8 \
+		-o "$T/b.safetensors"
+	cmp "$T/a.safetensors" "$T/b.safetensors"
+}

@@ -3,7 +3,9 @@
  * One process, or one per rank under mpirun (dist.h): every rank holds the
  * whole model and its share of the shards, takes the same steps, and adds its
  * gradients into the others' with one all-reduce per step; rank 0 alone writes
- * the checkpoint, its state file and the log.
+ * the checkpoint, its state file and the log. On GPUs (--device cuda) each rank
+ * takes the GPU of its local rank, and NCCL sums the gradients layer by layer
+ * while the backward goes on (dist_nccl.h).
  *
  * What every rank would find alike (options, config, vocabulary, checkpoints,
  * the shard list) is checked before MPI starts, each rank exiting on its own
@@ -25,6 +27,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "dist.h"
+#include "dist_nccl.h"
 #include "model.h"
 #include "progress.h"
 #include "schedule.h"
@@ -35,9 +38,10 @@
 
 static const char *const usage_lines[] = {
 	"captrain [--frozen-encoder] [--no-shuffle] [--resume] [-c config] [-v vocab]",
-	"[--batch n] [--clip x] [--epochs n | --steps n] [--init model] [--log file]",
-	"[--lr x] [--min-lr x] [--pairs all | one] [--save-every n] [--seed s]",
-	"[--stop-at step] [--threads n] [--val pattern] [--warmup n] [--weight-decay x]",
+	"[--batch n] [--clip x] [--device cpu | cuda] [--epochs n | --steps n]",
+	"[--init model] [--log file] [--lr x] [--min-lr x] [--pairs all | one]",
+	"[--precision fp32 | bf16] [--save-every n] [--seed s] [--stop-at step]",
+	"[--threads n] [--val pattern] [--warmup n] [--weight-decay x]",
 	"-o model --train pattern [file ...]",
 	NULL,
 };
@@ -51,6 +55,7 @@ static const char *const usage_lines[] = {
  * resumed run takes from the state file. */
 static struct {
 	const char *config, *vocab, *output, *init, *log;
+	const char *device, *precision;        /* NULL: cpu, the device's default */
 	char **train, **val;
 	size_t ntrain, nval;
 	long epochs, steps, batch, warmup, save_every, stop_at;
@@ -77,6 +82,17 @@ struct run {
 };
 
 static volatile sig_atomic_t stop_signal;
+
+/* The backend every model is made on (--device, --precision). */
+static const struct backend *be = &backend_cpu;
+
+/* How the ranks' gradients are summed. */
+static enum {
+	SUM_NONE,               /* one process */
+	SUM_MPI,                /* MPI_Allreduce over the buffer, host memory (the CPU) */
+	SUM_MPI_HOST,           /* GPU gradients through host memory (VITCAP_ALLREDUCE=mpi) */
+	SUM_NCCL,               /* NCCL on the GPU, overlapping the backward */
+} sum_mode;
 
 /* What is live when an error ends the program stays reachable from here, so
  * that LeakSanitizer does not take it for a leak. */
@@ -264,7 +280,7 @@ setup_model(char **vocab, struct record *state, long *ckpt_step, char encoder[17
 		if (vtext && strcmp(vtext, *vocab) != 0)
 			eprintf("%s: trained with another vocabulary than %s", opt.output,
 			    opt.vocab);
-		m = held.m = model_new(&c, &backend_cpu);
+		m = held.m = model_new(&c, be);
 		upload_tensors(m, rec, &t, 0);
 		param_table_free(&t);
 		if (!(fp = fopen(sp, "rb")))
@@ -289,7 +305,7 @@ setup_model(char **vocab, struct record *state, long *ckpt_step, char encoder[17
 		/* a decoder for the same vocabulary carries over; else a fresh one */
 		same_decoder = !config_diff(&c0, &c, 0, label, what, sizeof what) &&
 		    strcmp(*vocab, meta_or(rec, "vocab", "")) == 0;
-		m = held.m = model_new(&c, &backend_cpu);
+		m = held.m = model_new(&c, be);
 		model_init(m, opt.seed >= 0 ? (uint64_t)opt.seed : 1);
 		upload_tensors(m, rec, &t, !same_decoder);
 		/* embeddings made with the --init model carry its fingerprint, which
@@ -297,7 +313,7 @@ setup_model(char **vocab, struct record *state, long *ckpt_step, char encoder[17
 		if (same_decoder) {
 			model_encoder_fingerprint(m, encoder);
 		} else {
-			struct model *m0 = model_new(&c0, &backend_cpu);
+			struct model *m0 = model_new(&c0, be);
 
 			upload_tensors(m0, rec, &t, 1);
 			model_encoder_fingerprint(m0, encoder);
@@ -311,7 +327,7 @@ setup_model(char **vocab, struct record *state, long *ckpt_step, char encoder[17
 			uprintf("no vocabulary: give --vocab");
 		c = want;
 		*vocab = estrdup(vtext);
-		m = held.m = model_new(&c, &backend_cpu);
+		m = held.m = model_new(&c, be);
 		model_init(m, opt.seed >= 0 ? (uint64_t)opt.seed : 1);
 	}
 	free(held.vocab_text);
@@ -511,24 +527,61 @@ log_line(const char *fmt, ...)
 	}
 }
 
-/* The gradients being trained, summed over the ranks. */
+/* The gradients being trained, summed over the ranks, after model_backward:
+ * NCCL's sums, started during the backward (dist_nccl_ready), are waited for. */
 static void
 allreduce_grads(struct model *m)
 {
 	size_t n;
 	float *g = model_trained_grads(m, &n), *host;
 
-	if (dist_size() == 1)
-		return;
-	if (m->be == &backend_cpu) {
+	switch (sum_mode) {
+	case SUM_NONE:
+		break;
+	case SUM_MPI:
 		dist_reduce_float(g, n, DIST_SUM);
-		return;
+		break;
+	case SUM_MPI_HOST:
+		host = emalloc(n * sizeof *host);
+		m->be->download(host, g, n * sizeof *host);
+		dist_reduce_float(host, n, DIST_SUM);
+		m->be->upload(g, host, n * sizeof *host);
+		free(host);
+		break;
+	case SUM_NCCL:
+		dist_nccl_wait();
+		m->be->written(g);
+		break;
 	}
-	host = emalloc(n * sizeof *host);
-	m->be->download(host, g, n * sizeof *host);
-	dist_reduce_float(host, n, DIST_SUM);
-	m->be->upload(g, host, n * sizeof *host);
-	free(host);
+}
+
+/* Chooses how the gradients are summed, once MPI has started; on GPUs, NCCL
+ * from here on (the ranks agree that it started). */
+static void
+setup_sum(struct model *m)
+{
+	const char *how = getenv("VITCAP_ALLREDUCE");
+	char err[1024];
+	int ok;
+
+	if (!getenv("OMPI_COMM_WORLD_SIZE") || (dist_size() == 1 && be == &backend_cpu))
+		sum_mode = SUM_NONE;
+	else if (be == &backend_cpu)
+		sum_mode = SUM_MPI;
+	else if (how && strcmp(how, "mpi") == 0)
+		sum_mode = dist_size() == 1 ? SUM_NONE : SUM_MPI_HOST;
+	else
+		sum_mode = SUM_NCCL;
+	if (sum_mode != SUM_NCCL)
+		return;
+	ok = dist_nccl_init(be->stream(), err, sizeof err) == 0;
+	if (!ok)
+		weprintf("%s%s", err, strstr(err, "uplicate GPU") ? " (NCCL takes one process "
+		    "per GPU; VITCAP_ALLREDUCE=mpi sums through host memory instead)" : "");
+	if (!dist_all(ok))
+		exit(EXIT_DATA);
+	m->grad_ready = dist_nccl_ready;
+	m->grad_ready_arg = NULL;
 }
 
 /* The mean loss over every rank's validation captions, and their token count. */
@@ -651,6 +704,7 @@ train(struct model *m, const char *vocab, struct run *run, struct train_data *da
 		}
 		lr = schedule_lr(&run->sched, run->step + 1);
 		model_adamw(m, lr, BETA1, BETA2, ADAM_EPS, run->wd);
+		m->be->sync();
 		run->step++;
 		dt = now_seconds() - t0;
 
@@ -706,10 +760,12 @@ static void
 parse_args(int argc, char **argv)
 {
 	enum {
-		O_BATCH = 256, O_CLIP, O_EPOCHS, O_FROZEN, O_INIT, O_LOG, O_LR, O_MIN_LR,
-		O_NO_SHUFFLE, O_PAIRS, O_RESUME, O_SAVE_EVERY, O_SEED, O_STEPS, O_STOP_AT,
-		O_THREADS, O_TRAIN, O_VAL, O_WARMUP, O_WD,
+		O_BATCH = 256, O_CLIP, O_DEVICE, O_EPOCHS, O_FROZEN, O_INIT, O_LOG, O_LR,
+		O_MIN_LR, O_NO_SHUFFLE, O_PAIRS, O_PRECISION, O_RESUME, O_SAVE_EVERY, O_SEED,
+		O_STEPS, O_STOP_AT, O_THREADS, O_TRAIN, O_VAL, O_WARMUP, O_WD,
 	};
+	static const char *const devices[] = {"cpu", "cuda"}, *const precisions[] = {"fp32",
+	    "bf16"};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"vocab", required_argument, NULL, 'v'},
@@ -718,6 +774,7 @@ parse_args(int argc, char **argv)
 		{"val", required_argument, NULL, O_VAL},
 		{"batch", required_argument, NULL, O_BATCH},
 		{"clip", required_argument, NULL, O_CLIP},
+		{"device", required_argument, NULL, O_DEVICE},
 		{"epochs", required_argument, NULL, O_EPOCHS},
 		{"steps", required_argument, NULL, O_STEPS},
 		{"frozen-encoder", no_argument, NULL, O_FROZEN},
@@ -727,6 +784,7 @@ parse_args(int argc, char **argv)
 		{"min-lr", required_argument, NULL, O_MIN_LR},
 		{"no-shuffle", no_argument, NULL, O_NO_SHUFFLE},
 		{"pairs", required_argument, NULL, O_PAIRS},
+		{"precision", required_argument, NULL, O_PRECISION},
 		{"resume", no_argument, NULL, O_RESUME},
 		{"save-every", required_argument, NULL, O_SAVE_EVERY},
 		{"seed", required_argument, NULL, O_SEED},
@@ -751,6 +809,10 @@ parse_args(int argc, char **argv)
 		case O_VAL: opt.val[opt.nval++] = optarg; break;
 		case O_BATCH: opt.batch = estrtonum(optarg, 1, 65536, "--batch"); break;
 		case O_CLIP: opt.clip = estrtod(optarg, 0, 1e30, "--clip"); break;
+		case O_DEVICE: opt.device = devices[estrchoice(optarg, devices, 2, "--device")]; break;
+		case O_PRECISION:
+			opt.precision = precisions[estrchoice(optarg, precisions, 2, "--precision")];
+			break;
 		case O_EPOCHS: opt.epochs = estrtonum(optarg, 1, 1L << 40, "--epochs"); break;
 		case O_STEPS: opt.steps = estrtonum(optarg, 1, 1L << 40, "--steps"); break;
 		case O_FROZEN: opt.frozen = 1; break;
@@ -790,6 +852,23 @@ parse_args(int argc, char **argv)
 		uprintf("--frozen-encoder needs the encoder from --init model");
 	if (!isnan(opt.min_lr) && !isnan(opt.lr) && opt.min_lr > opt.lr)
 		uprintf("--min-lr %g is above --lr %g", opt.min_lr, opt.lr);
+	if (opt.precision && strcmp(opt.precision, "bf16") == 0 &&
+	    (!opt.device || strcmp(opt.device, "cuda") != 0))
+		uprintf("--precision bf16 needs --device cuda");
+}
+
+/* The backend of --device and --precision; a rank on GPUs takes the one of its
+ * local rank (of those visible, round robin). */
+static void
+pick_backend(void)
+{
+	char err[512];
+
+	if (!opt.device || strcmp(opt.device, "cpu") == 0)
+		return;
+	backend_cuda_select(dist_env_local_rank());
+	if (!(be = backend_get(opt.device, opt.precision, err, sizeof err)))
+		eprintf("--device %s: %s", opt.device, err);
 }
 
 int
@@ -820,6 +899,7 @@ main(int argc, char **argv)
 		opt.threads = default_threads();
 	omp_set_num_threads(opt.threads);
 	openblas_set_num_threads(opt.threads);
+	pick_backend();
 
 	expand(opt.train, opt.ntrain, &train_files, &ntf);
 	expand(opt.val, opt.nval, &val_files, &nvf);
@@ -866,6 +946,7 @@ main(int argc, char **argv)
 
 	/* from here on each rank reads its own share */
 	dist_init(&argc, &argv);
+	setup_sum(m);
 	mine = held.mine = ereallocarray(NULL, ntf + nvf + 1, sizeof *mine);
 	for (nmine = 0, i = rank; i < ntf; i += world)
 		mine[nmine++] = train_files[i];
@@ -950,6 +1031,7 @@ main(int argc, char **argv)
 	free(opt.train);
 	free(opt.val);
 	free(vocab);
+	dist_nccl_finish();
 	model_free(m);
 	dist_finish();
 	return status;

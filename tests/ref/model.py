@@ -29,7 +29,7 @@ def attend(q, k, v, heads, causal=False):
     v = v.view(B, Tk, heads, hs).transpose(1, 2)
     att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
     if causal:
-        allowed = torch.ones(Tq, Tk, dtype=torch.bool).tril(diagonal=Tk - Tq)
+        allowed = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(diagonal=Tk - Tq)
         att = att.masked_fill(~allowed, float("-inf"))
     att = att.softmax(dim=-1)
     return (att @ v).transpose(1, 2).reshape(B, Tq, D)

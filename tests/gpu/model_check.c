@@ -1,0 +1,174 @@
+/* model_check: one forward and backward of the model on the CUDA backend
+ * against the CPU backend, with the same weights and batch (tests/gpu/run.sh).
+ *
+ *	model_check CONFIG PRECISION B
+ *
+ * CONFIG a preset or JSON file (vocabulary 1000 when it names none), PRECISION
+ * fp32 or bf16, B the batch. Compares the encoder output, the logits, the loss
+ * and every gradient by relative L2 error, ||gpu - cpu|| / ||cpu||, prints a
+ * line per quantity on stderr and one JSON object on stdout, and exits 1 when
+ * one is over its tolerance (below), 77 when no CUDA backend can be had. */
+#include "backend.h"
+#include "config.h"
+#include "model.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* fp32: the CPU's arithmetic up to the order of sums (METHOD.md: far under
+ * 1e-3); bf16: matrix products on bf16 operands (1e-3 to 1e-2 each), through
+ * the whole network. A tensor's own error may be larger than the whole
+ * gradient's: a small gradient is mostly rounding. */
+static const struct tol {
+	double out, loss, grad, tensor;
+} tol_fp32 = {1e-4, 1e-5, 1e-4, 1e-2}, tol_bf16 = {3e-2, 1e-2, 5e-2, 0.3};
+
+static double
+rel_l2(const float *a, const float *ref, size_t n)
+{
+	double d = 0, r = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!isfinite(a[i]))
+			return INFINITY;
+		d += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
+		r += (double)ref[i] * ref[i];
+	}
+	return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
+static int failed;
+
+static void
+report(const char *what, double err, double limit)
+{
+	int ok = err <= limit;
+
+	fprintf(stderr, "  %-40s %.3e  (tolerance %.0e) %s\n", what, err, limit, ok ? "ok" : "FAIL");
+	failed |= !ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct backend *be;
+	const struct tol *tol;
+	struct model *cpu, *gpu;
+	struct config c;
+	char err[512], worst_name[PARAM_NAME_MAX] = "";
+	unsigned flags = MODEL_ENCODER | MODEL_DECODER | MODEL_TRAIN;
+	size_t n_img, n_tok, n_emb, n_log, i;
+	uint8_t *img;
+	int32_t *ids, *tgt;
+	float *ec, *eg, *lc, *lg, *gc, *gg, loss_c, loss_g;
+	double e_emb, e_log, e_loss, e_grad, worst = 0;
+	uint64_t s = 12345;
+	int B, T, t;
+
+	setprogname("model_check");
+	if (argc != 4)
+		uprintf("usage: model_check CONFIG fp32|bf16 B");
+	if (config_load(&c, argv[1], err, sizeof err) != 0)
+		uprintf("%s", err);
+	if (c.vocab == 0)
+		c.vocab = 1000;
+	B = (int)estrtonum(argv[3], 1, 4096, "B");
+	T = c.dec_len;
+	tol = strcmp(argv[2], "bf16") == 0 ? &tol_bf16 : &tol_fp32;
+	if (!(be = backend_get("cuda", argv[2], err, sizeof err))) {
+		fprintf(stderr, "model_check: %s\n", err);
+		return 77;
+	}
+	cpu = model_new(&c, &backend_cpu);
+	model_init(cpu, 7);
+	gpu = model_new(&c, be);
+	be->upload(gpu->params, cpu->params, cpu->tab.total * sizeof(float));
+	model_reserve(cpu, B, flags);
+	model_reserve(gpu, B, flags);
+
+	/* random pixels; captions of random lengths, <pad> after <eos> */
+	n_img = (size_t)B * c.image * c.image * 3;
+	n_tok = (size_t)B * T;
+	n_emb = (size_t)B * config_enc_len(&c) * c.dim;
+	n_log = n_tok * c.vocab;
+	img = emalloc(n_img);
+	ids = emalloc(n_tok * sizeof *ids);
+	tgt = emalloc(n_tok * sizeof *tgt);
+	for (i = 0; i < n_img; i++)
+		img[i] = (uint8_t)(splitmix64(&s) >> 56);
+	for (i = 0; i < (size_t)B; i++) {
+		int32_t *id = ids + i * T, *tg = tgt + i * T;
+		int len = 1 + (int)(splitmix64(&s) % (uint64_t)T);       /* w1 .. w(len-1) <eos> */
+
+		for (t = 0; t < T; t++) {
+			tg[t] = t < len - 1 ? 4 + (int32_t)(splitmix64(&s) % (uint64_t)(c.vocab - 4)) :
+			    t == len - 1 ? TOK_EOS : TOK_PAD;
+			id[t] = t == 0 ? TOK_BOS : t < len ? tg[t - 1] : TOK_PAD;
+		}
+	}
+
+	ec = emalloc(n_emb * sizeof *ec);
+	eg = emalloc(n_emb * sizeof *eg);
+	lc = emalloc(n_log * sizeof *lc);
+	lg = emalloc(n_log * sizeof *lg);
+	if (model_encode(cpu, img, B, ec) != 0 || model_encode(gpu, img, B, eg) != 0)
+		eprintf("model_encode: %s%s", cpu->err, gpu->err);
+	if (model_forward(cpu, NULL, NULL, ids, NULL, B, T, NULL) != 0 ||
+	    model_forward(gpu, NULL, NULL, ids, NULL, B, T, NULL) != 0)
+		eprintf("model_forward: %s%s", cpu->err, gpu->err);
+	model_logits(cpu, lc);
+	model_logits(gpu, lg);
+	if (model_forward(cpu, img, NULL, ids, tgt, B, T, &loss_c) != 0 ||
+	    model_forward(gpu, img, NULL, ids, tgt, B, T, &loss_g) != 0)
+		eprintf("model_forward: %s%s", cpu->err, gpu->err);
+	model_zero_grad(cpu);
+	model_zero_grad(gpu);
+	model_backward(cpu, 0);
+	model_backward(gpu, 0);
+	gc = cpu->grads;
+	gg = emalloc(cpu->tab.total * sizeof *gg);
+	be->download(gg, gpu->grads, cpu->tab.total * sizeof *gg);
+
+	fprintf(stderr, "model_check %s %s, batch %d: GPU against CPU, relative L2 error\n",
+	    argv[1], argv[2], B);
+	e_emb = rel_l2(eg, ec, n_emb);
+	e_log = rel_l2(lg, lc, n_log);
+	e_loss = fabs((double)loss_g - loss_c) / fabs((double)loss_c);
+	e_grad = rel_l2(gg, gc, cpu->tab.total);
+	report("encoder output", e_emb, tol->out);
+	report("logits", e_log, tol->out);
+	report("loss", e_loss, tol->loss);
+	report("gradient (all)", e_grad, tol->grad);
+	for (i = 0; i < (size_t)cpu->tab.n; i++) {
+		const struct param *p = &cpu->tab.v[i];
+		double e = rel_l2(gg + p->offset, gc + p->offset, p->size);
+
+		if (!(e <= worst)) {
+			worst = e;
+			snprintf(worst_name, sizeof worst_name, "%s", p->name);
+		}
+		if (!(e <= tol->tensor))
+			report(p->name, e, tol->tensor);
+	}
+	fprintf(stderr, "  worst tensor: %s %.3e\n", worst_name, worst);
+	printf("{\"config\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"loss_cpu\":%.9g,"
+	    "\"loss_gpu\":%.9g,\"err_embed\":%.3e,\"err_logits\":%.3e,\"err_loss\":%.3e,"
+	    "\"err_grad\":%.3e,\"worst_tensor\":\"%s\",\"err_worst_tensor\":%.3e,\"ok\":%s}\n",
+	    argv[1], argv[2], B, loss_c, loss_g, e_emb, e_log, e_loss, e_grad, worst_name, worst,
+	    failed ? "false" : "true");
+	free(img);
+	free(ids);
+	free(tgt);
+	free(ec);
+	free(eg);
+	free(lc);
+	free(lg);
+	free(gg);
+	model_free(cpu);
+	model_free(gpu);
+	return failed;
+}
