@@ -5,26 +5,14 @@
 # a rerun does nothing, a changed setting redoes its stage, an interrupted
 # training resumes; NP=2 trains under mpirun. And pipelines/caption.sh.
 load helper
+load datasets
 
 ROOT="$BATS_TEST_DIRNAME/.."
 
 setup_file() {
 	export LC_ALL=C D="$BATS_FILE_TMPDIR" OMP_WAIT_POLICY=passive
-	# Flickr8k as its two zips unpack: Flicker8k_Dataset/, the token file and the split lists.
-	capsynth -n 36 --size 32 -o "$D/syn8"
-	mkdir "$D/Flickr8k"
-	mv "$D/syn8/images" "$D/Flickr8k/Flicker8k_Dataset"
-	mv "$D/syn8/captions.txt" "$D/Flickr8k/Flickr8k.token.txt"
-	ls "$D/Flickr8k/Flicker8k_Dataset" > "$D/f8k-all.txt"
-	sed -n '1,24p' "$D/f8k-all.txt" > "$D/Flickr8k/Flickr_8k.trainImages.txt"
-	sed -n '25,30p' "$D/f8k-all.txt" > "$D/Flickr8k/Flickr_8k.devImages.txt"
-	sed -n '31,36p' "$D/f8k-all.txt" > "$D/Flickr8k/Flickr_8k.testImages.txt"
-	# Flickr30k as the Kaggle zip holds it: flickr30k_images/results.csv and flickr30k_images/flickr30k_images/.
-	capsynth -n 30 --size 32 -s 3 -f flickr30k -o "$D/syn30"
-	mkdir -p "$D/k30/flickr30k_images"
-	mv "$D/syn30/images" "$D/k30/flickr30k_images/flickr30k_images"
-	mv "$D/syn30/results.csv" "$D/k30/flickr30k_images/"
-	(cd "$D/k30" && zip -qr ../flickr30k.zip flickr30k_images)
+	flickr8k_like "$D/Flickr8k" 36 24 6 1
+	flickr30k_like "$D/flickr30k.zip" 30 3
 	# COCO 2014: train2014/, val2014/, annotations/; and Karpathy's split of another set.
 	capsynth -n 30 --size 32 -s 4 -f coco -o "$D/coco"
 	capsynth -n 14 --size 32 -s 5 -f coco --split val -o "$D/coco"
@@ -117,18 +105,18 @@ mtimes() {
 @test "pipelines: flickr30k from the Kaggle zip, split by count" {
 	run -0 pipeline flickr30k.mk FLICKR30K="$D/flickr30k.zip" OUT="$T/f30k" VAL_N=5 TEST_N=7 "${tiny[@]}"
 	# the images of results.csv in its order: 5 val, 7 test, the other 18 train
-	tail -n +2 "$D/k30/flickr30k_images/results.csv" | cut -d'|' -f1 | uniq > "$T/all.txt"
+	tail -n +2 "$D/flickr30k/flickr30k_images/results.csv" | cut -d'|' -f1 | uniq > "$T/all.txt"
 	[ "$(wc -l < "$T/all.txt")" = 30 ]
 	sed -n '6,12p' "$T/all.txt" > "$T/test.txt"
 	check_run "$T/f30k" "$T/test.txt"
 	[ "$(records "$T/f30k/records/val.tsr")" = "$(sed -n '1,5p' "$T/all.txt")" ]
 	[ "$(records "$T/f30k/records/train-0000.tsr")" = "$(sed -n '13,$p' "$T/all.txt")" ]
 	# the same from the unpacked folder (whose images come in another order than the zip's)
-	run -0 pipeline flickr30k.mk FLICKR30K="$D/k30" OUT="$T/f30d" VAL_N=5 TEST_N=7 "${tiny[@]}"
+	run -0 pipeline flickr30k.mk FLICKR30K="$D/flickr30k" OUT="$T/f30d" VAL_N=5 TEST_N=7 "${tiny[@]}"
 	check_run "$T/f30d" "$T/test.txt"
 	[ "$(sort "$T/f30k/refs.tsv")" = "$(sort "$T/f30d/refs.tsv")" ]
 	# a zip without results.csv
-	(cd "$D/k30/flickr30k_images" && zip -qr "$T/bad.zip" flickr30k_images)
+	(cd "$D/flickr30k/flickr30k_images" && zip -qr "$T/bad.zip" flickr30k_images)
 	run -2 pipeline flickr30k.mk FLICKR30K="$T/bad.zip" OUT="$T/bad" "${tiny[@]}"
 	[[ "$output" == *"flickr30k.mk: $T/bad.zip: no results.csv in the zip"* ]]
 	[ ! -e "$T/bad/results.csv" ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The README's code runs as shown.
 load helper
+load datasets
 
 @test "README: the Python stream reader lists a stream as tsrinfo does (numpy dtypes)" {
 	awk '/^```python$/{on=1; next} /^```$/{on=0} on' "$TESTS/../README.md" > "$BATS_TEST_TMPDIR/reader.py"
@@ -17,4 +18,51 @@ load helper
 	run -0 awk '/^## Quick start/{on=1} on && /^```sh$/{getline; print; getline; print; exit}' "$TESTS/../README.md"
 	[[ "${lines[0]}" == "make deps demo "* ]]
 	[[ "${lines[1]}" == "make test "* ]]
+}
+
+# The commands of the sections from "From a download to a BLEU score" to "Manual
+# pages", run as shown on capsynth miniatures of the data sets, with the data
+# paths, the hosts and the install prefix pointed here and a tiny model trained
+# for two steps: the real data sets and a cluster are not at hand.
+@test "README: the data set, mpirun, caption.sh and manual commands run" {
+	command -v mpirun || skip "no mpirun"
+	export LC_ALL=C OMP_WAIT_POLICY=passive MANPAGER=cat
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+	ROOT=$(cd "$TESTS/.." && pwd)
+	D="$BATS_TEST_TMPDIR/data" T="$BATS_TEST_TMPDIR/work"
+	mkdir -p "$D/photos" "$T"
+	flickr8k_like "$D/Flickr8k" 24 14 4 1
+	flickr30k_like "$D/flickr30k.zip" 24 2
+	capsynth -n 24 --size 32 -s 3 -f karpathy --val 4 --test 5 -o "$D/coco"
+	capsynth -n 16 --size 32 -s 4 -f coco -o "$D/shared/coco"
+	capsynth -n 12 --size 32 -s 5 -f coco --split val -o "$D/shared/coco"
+	cp "$D/Flickr8k/Flicker8k_Dataset/0000000"[1-3].jpg "$D/photos/"
+	awk '/^## From a download to a BLEU score/{on=1} /^## Building and testing/{on=0}
+		on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' "$ROOT/README.md" > "$T/commands"
+	[ "$(grep -c '^make -f pipelines/' "$T/commands")" = 4 ]
+	while IFS= read -r cmd <&3; do
+		cmd=$(printf '%s\n' "$cmd" | sed -e "s|~/data/Flickr8k|$D/Flickr8k|; s|~/data/flickr30k.zip|$D/flickr30k.zip|" \
+			-e "s|~/data/coco|$D/coco|g; s|/shared/|$D/shared/|g" \
+			-e "s|NP=16 MPIFLAGS='-H host1:8,host2:8'|NP=2 MPIFLAGS='-H localhost:2'|" \
+			-e "s|~/Pictures/holiday|$D/photos|; s|PREFIX=/usr/local|PREFIX=$T/usr/local|" \
+			-e "s|^make install|make -C $ROOT -o all install|" \
+			-e "s|^make -f pipelines/\(.*\)|make -f $ROOT/pipelines/\1 PRESET=tiny STEPS=2 BATCH=4 VAL_N=4 TEST_N=5|" \
+			-e "s|^pipelines/|$ROOT/pipelines/|; s| man/man1/| $ROOT/man/man1/|")
+		echo "$cmd"
+		run bash -c "cd '$T' && $cmd" < /dev/null
+		[ "$status" = 0 ] || { echo "$output"; return 1; }
+		printf '%s\n' "$output" > "$T/last.out"
+		case $cmd in
+		cat*) grep -qE '^BLEU\|nrefs:5\|' "$T/last.out" && grep -q '^CIDEr-D: ' "$T/last.out" ;;
+		man*) grep -q '^IMGSHARD(1)' "$T/last.out" ;;
+		esac
+	done 3< "$T/commands"
+	for o in "$T"/runs/f8k "$T"/runs/f30k "$T"/runs/coco "$D"/shared/runs/coco; do
+		[ -s "$o/scores.txt" ] && [ -s "$o/hyps.tsv" ]
+	done
+	# four processes: four shards; the run on two "hosts", two
+	[ "$(ls "$T/runs/f8k/records" | grep -c '^train-')" = 4 ]
+	[ "$(ls "$D/shared/runs/coco/records" | grep -c '^train-')" = 2 ]
+	[ "$(cut -f1 "$T/captions.tsv")" = "$(printf '%s\n' "$D/photos/0000000"[1-3].jpg)" ]
+	[ -x "$T/usr/local/bin/imgshard" ] && [ -f "$T/usr/local/share/man/man1/imgshard.1" ]
 }
