@@ -4,6 +4,12 @@
 #   make deps         install what is missing (Debian packages, the Python reference venv)
 #   make test         bats tests of every program + C unit tests + reference tests
 #   make test SAN=1   the same against an AddressSanitizer+UBSan build (in build/san/bin)
+#   make CUDA=1       the programs with the CUDA backend too (--device cuda), into bin/ like
+#                     the plain build: objects in build/cuda, and bin/ relinked whenever the
+#                     last build there was the other kind, so any order of make and make
+#                     CUDA=1 leaves bin/ as the last command asked. BIN=dir puts the
+#                     programs elsewhere (CI: BIN=build/cuda/bin). The kernel lab, which
+#                     checks every CUDA kernel against the CPU, is build/cuda/gpu/test_kernels.
 #   make bench        speed side by side with the tools people use instead
 #   make fuzz         run the libFuzzer target of the stream reader (FUZZ_SECONDS=180)
 #   make demo         the whole pipeline on a small example
@@ -45,7 +51,28 @@ LDFLAGS += -fopenmp
 LDLIBS := -Wl,--as-needed -ljansson -ljpeg -lpng -larchive \
 	-L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(MPI_LIBS) -lpthread -lm
 
+# The CUDA backend: nvcc for common/*.cu, sm_80 (A100) and sm_90 (H100) code.
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+NVFLAGS := -O3 -g -std=c++20 -gencode arch=compute_80,code=sm_80 \
+	-gencode arch=compute_90,code=sm_90 -Icommon -MMD -MP \
+	-Xcompiler -Wall,-Wextra,-Wshadow
+ifneq ($(CI),)
+NVFLAGS += -Werror all-warnings -Xcompiler -Werror
+endif
+# what the CUDA programs link besides the C libraries (multi-GPU training adds -lnccl here)
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart \
+	-lstdc++
+
+ifeq ($(CUDA),1)
 ifeq ($(SAN),1)
+$(error SAN=1 and CUDA=1 do not go together: the sanitizers do not see into the GPU)
+endif
+BUILD := build/cuda
+BIN := bin
+CPPFLAGS += -DVITCAP_CUDA
+LDLIBS += $(CUDA_LIBS)
+else ifeq ($(SAN),1)
 BUILD := build/san
 BIN := build/san/bin
 CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -77,8 +104,12 @@ COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/common/%.o,$(filter-out $(NCCL_SKIP
 UNIT := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 PROGS := $(addprefix $(BIN)/,$(TOOLS))
 UNIT_BINS := $(addprefix $(BUILD)/tests/,$(UNIT))
+ifeq ($(CUDA),1)
+CUDA_OBJ := $(patsubst common/%.cu,$(BUILD)/common/%.o,$(wildcard common/*.cu))
+GPU_TESTS := $(BUILD)/gpu/test_kernels
+endif
 
-all: $(PROGS)
+all: $(PROGS) $(GPU_TESTS)
 
 $(BUILD)/common/%.o: common/%.c
 	@mkdir -p $(@D)
@@ -92,18 +123,29 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/libvitcap.a: $(COMMON_OBJ)
+$(BUILD)/common/%.o: common/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/libvitcap.a: $(COMMON_OBJ) $(CUDA_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libvitcap.a
+# Which build's programs bin/ holds: rewritten only when that changes, so the
+# programs relink after a build of the other kind and not otherwise.
+$(BIN)/.build: FORCE
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(BUILD)" ] || echo "$(BUILD)" > $@
+
+$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/libvitcap.a $(BIN)/.build
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %/.build,$^) $(LDLIBS)
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libvitcap.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
--include $(COMMON_OBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(TOOLS)) $(UNIT_BINS:=.d)
+-include $(COMMON_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(TOOLS)) \
+	$(UNIT_BINS:=.d) $(GPU_TESTS:=.d)
 
 # ---- dependencies ---------------------------------------------------------
 
@@ -196,4 +238,4 @@ include pipelines/demo.mk
 # changed (a bare .SECONDARY: would also stop make from redoing a deleted demo file)
 .SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o)
 
-.PHONY: all deps test bench bench-gpu gpu-checks fuzz install clean demo
+.PHONY: all deps test bench bench-gpu gpu-checks fuzz install clean demo FORCE

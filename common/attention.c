@@ -5,23 +5,13 @@
  * is ever copied out or transposed; the pairs run in parallel, and OpenBLAS runs
  * single-threaded inside an OpenMP parallel region. */
 #include "layers.h"
+#include "mask.h"
 #include "vecmath.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-/* Keys visible to query i: all, or the first i + 1 + Tk - Tq with the causal mask
- * (so a query block at the end of a longer key sequence works the same). */
-static int
-visible(int i, int Tq, int Tk, int causal)
-{
-	int n = i + 1 + Tk - Tq;
-
-	if (!causal)
-		return Tk;
-	return n < 0 ? 0 : n > Tk ? Tk : n;
-}
 
 /* Incremental decoding asks one query per row (K per image in beam search):
  * sgemm would spend more on packing k and v than on the products, so a few
@@ -37,7 +27,7 @@ few_queries(float *ob, float *a, const float *qb, const float *kb, const float *
 
 	for (i = 0; i < Tq; i++) {
 		float *row = a + (size_t)i * Tk, mx = -INFINITY, sum = 0;
-		int n = visible(i, Tq, Tk, causal);
+		int n = att_visible(i, Tq, Tk, causal);
 
 		if (n)
 			cblas_sgemv(CblasRowMajor, CblasNoTrans, n, hs, scale, kb, ldkv,
@@ -86,7 +76,7 @@ attention_forward(float *out, float *att, const float *q, const float *k,
 		    kb, ldkv, 0.0f, a, Tk);
 		for (i = 0; i < Tq; i++) {
 			float *row = a + (size_t)i * Tk, mx = -INFINITY, sum = 0, inv;
-			int n = visible(i, Tq, Tk, causal);
+			int n = att_visible(i, Tq, Tk, causal);
 
 			for (j = 0; j < n; j++)
 				mx = row[j] > mx ? row[j] : mx;

@@ -5,7 +5,10 @@
  * argument is device memory, except where a comment says host. The operations
  * have the shapes and semantics of the CPU kernels of the same name in layers.h
  * (dinp "=" or "+=", parameter gradients "+="); the CPU backend is those
- * kernels, with host memory as the device. */
+ * kernels, with host memory as the device.
+ *
+ * The CUDA backend (make CUDA=1, backend_cuda.cu) queues every operation on one
+ * stream; only download, sum, sumsq and sync wait for it. */
 #ifndef VITCAP_BACKEND_H
 #define VITCAP_BACKEND_H
 
@@ -67,8 +70,40 @@ struct backend {
 	void (*scale)(float *x, size_t n, float s);
 	void (*adamw)(float *p, const float *g, float *m, float *v, size_t n, double lr,
 	    double beta1, double beta2, double eps, double wd, long step);
+
+	/* the queue: sync waits for all the work queued so far; stream is the queue
+	 * itself (a cudaStream_t, for NCCL to run on), NULL on the CPU */
+	void (*sync)(void);
+	void *(*stream)(void);
+	/* Tells the backend that the buffer holding p was written by something
+	 * other than these operations (NCCL, say): the CUDA backend drops the bf16
+	 * copy of the weights it derived from that buffer. No-op on the CPU. */
+	void (*written)(const void *p);
 };
 
 extern const struct backend backend_cpu;
+
+/* make CUDA=1 only: fp32 (cuBLASLt sgemm, TF32 off: the CPU's results up to
+ * rounding) and bf16 (as PyTorch autocast: matrix products on bf16 copies of
+ * their operands with fp32 accumulation and output; everything else fp32). */
+extern const struct backend backend_cuda, backend_cuda_bf16;
+
+/* The backend for device "cpu" or "cuda" and precision "fp32", "bf16" or NULL
+ * (the device's default: fp32 on the CPU, bf16 on CUDA). NULL with err, one
+ * line, when it cannot be had: "this build has no CUDA backend (rebuild with
+ * make CUDA=1)", "no CUDA GPU is visible", "unknown device x (cpu or cuda)"... */
+const struct backend *backend_get(const char *device, const char *precision, char *err,
+    size_t errsz);
+
+/* backend_get for a program's --device and --precision (either may be NULL):
+ * an unknown value, or bf16 on the CPU, is a usage error (exit 2); a device this
+ * build or machine cannot give exits 1 with "prog: --device cuda: no CUDA GPU
+ * is visible" or "prog: --device cuda: this build has no CUDA backend (...)". */
+const struct backend *backend_for_options(const char *device, const char *precision);
+
+/* A process of a multi-GPU run picks its GPU before the first CUDA operation:
+ * device ordinal % the visible devices (pass the local rank). Returns the device
+ * taken, or -1 without a CUDA backend or a visible GPU. */
+int backend_cuda_select(int ordinal);
 
 #endif

@@ -34,6 +34,24 @@ cpu_zero(void *p, size_t bytes)
 		memset(p, 0, bytes);
 }
 
+/* the CPU's operations are done when they return */
+static void
+cpu_sync(void)
+{
+}
+
+static void *
+cpu_stream(void)
+{
+	return NULL;
+}
+
+static void
+cpu_written(const void *p)
+{
+	(void)p;
+}
+
 const struct backend backend_cpu = {
 	.name = "cpu",
 	.alloc = cpu_alloc,
@@ -63,4 +81,7 @@ const struct backend backend_cpu = {
 	.sumsq = vec_sumsq,
 	.scale = vec_scale,
 	.adamw = adamw_update,
+	.sync = cpu_sync,
+	.stream = cpu_stream,
+	.written = cpu_written,
 };

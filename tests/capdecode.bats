@@ -232,6 +232,21 @@ check() {
 	[ "$output" = "capdecode: --format: unknown value xml (tsv, jsonl or coco)" ]
 }
 
+@test "capdecode: --device and --precision: cpu and fp32 are the default; cuda without a CUDA build or GPU is one line, exit 1" {
+	capdecode -m "$TRAINED" --beam 2 "$D/trained.tsr" > "$T/a.tsv"
+	capdecode -m "$TRAINED" --beam 2 --device cpu --precision fp32 "$D/trained.tsr" > "$T/b.tsv"
+	cmp "$T/a.tsv" "$T/b.tsv"
+	# CUDA_VISIBLE_DEVICES='' hides a GPU from a CUDA build too: the error either way
+	run -1 env CUDA_VISIBLE_DEVICES='' capdecode -m "$TRAINED" --device cuda "$D/trained.tsr"
+	one_line_error capdecode
+	[[ "$output" == "capdecode: --device cuda: this build has no CUDA backend (rebuild with make CUDA=1)" ||
+		"$output" == "capdecode: --device cuda: no CUDA GPU is visible"* ]]
+	run -2 capdecode -m "$TRAINED" --device tpu "$D/trained.tsr"
+	[ "$output" = "capdecode: --device: unknown value tpu (cpu or cuda)" ]
+	run -2 capdecode -m "$TRAINED" --precision bf16 "$D/trained.tsr"
+	[ "$output" = "capdecode: --precision bf16 needs --device cuda" ]
+}
+
 @test "capdecode: sampling is repeatable by seed; --top-k 1 is greedy" {
 	capdecode -m "$TRAINED" --temperature 1.5 --seed 3 "$D/trained.tsr" > "$T/a"
 	capdecode -m "$TRAINED" --temperature 1.5 --seed 3 "$D/trained.tsr" > "$T/b"

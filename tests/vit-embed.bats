@@ -137,6 +137,23 @@ setup() {
 	[ "$output" = "vit-embed: open $T/none.tsr: No such file or directory" ]
 }
 
+@test "vit-embed: --device and --precision: cpu and fp32 are the default; cuda without a CUDA build or GPU is one line, exit 1" {
+	vit-embed -m "$D/plain.safetensors" "$D/noise16.tsr" > "$T/a.tsr"
+	vit-embed -m "$D/plain.safetensors" --device cpu --precision fp32 "$D/noise16.tsr" > "$T/b.tsr"
+	cmp "$T/a.tsr" "$T/b.tsr"
+	# CUDA_VISIBLE_DEVICES='' hides a GPU from a CUDA build too: the error either way
+	run -1 env CUDA_VISIBLE_DEVICES='' vit-embed -m "$D/plain.safetensors" --device cuda "$D/noise16.tsr"
+	one_line_error vit-embed
+	[[ "$output" == "vit-embed: --device cuda: this build has no CUDA backend (rebuild with make CUDA=1)" ||
+		"$output" == "vit-embed: --device cuda: no CUDA GPU is visible"* ]]
+	run -2 vit-embed -m "$D/plain.safetensors" --device gpu "$D/noise16.tsr"
+	[ "$output" = "vit-embed: --device: unknown value gpu (cpu or cuda)" ]
+	run -2 vit-embed -m "$D/plain.safetensors" --precision fp16 "$D/noise16.tsr"
+	[ "$output" = "vit-embed: --precision: unknown value fp16 (fp32 or bf16)" ]
+	run -2 vit-embed -m "$D/plain.safetensors" --precision bf16 "$D/noise16.tsr"
+	[ "$output" = "vit-embed: --precision bf16 needs --device cuda" ]
+}
+
 @test "vit-embed: a reader that stops early (| head -c 100) ends it quietly with status 0" {
 	for i in 1 2 3 4 5 6 7 8; do cat "$D/noise16.tsr"; done > "$T/many.tsr"
 	run -0 bash -c "vit-embed -m '$D/plain.safetensors' -b 4 '$T/many.tsr' 2> '$T/err' | head -c 100 > /dev/null; echo \${PIPESTATUS[0]}"

@@ -25,9 +25,9 @@
 #include "vocab.h"
 
 static const char *const usage_lines[] = {
-	"capdecode [--force] [--images] [-b batch] [--beam k] [--format fmt]",
-	"[--length-penalty a] [--max-len n] [--refs file] [--seed s] [--temperature t]",
-	"[--threads n] [--top-k k] -m model [file ...]",
+	"capdecode [--force] [--images] [-b batch] [--beam k] [--device dev]",
+	"[--format fmt] [--length-penalty a] [--max-len n] [--precision p] [--refs file]",
+	"[--seed s] [--temperature t] [--threads n] [--top-k k] -m model [file ...]",
 	NULL,
 };
 
@@ -359,12 +359,12 @@ run(FILE *fp, const char *name)
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static void
-load(const char *path)
+load(const char *path, const struct backend *be)
 {
 	char err[1024], *text_vocab;
 	size_t n;
 
-	if (!(model = model_load(path, &backend_cpu, &text_vocab, err, sizeof err)))
+	if (!(model = model_load(path, be, &text_vocab, err, sizeof err)))
 		eprintf("%s", err);
 	if (!(vocab = vocab_parse(text_vocab, strlen(text_vocab), err, sizeof err)))
 		eprintf("%s: __metadata__.vocab:%s", path, err);
@@ -379,13 +379,15 @@ load(const char *path)
 }
 
 /* Rows enough to keep the cores busy: 64 images greedy, about 64 rows in
- * beams (16 images at least). */
+ * beams (16 images at least). A GPU's step costs about the same for a few
+ * rows as for hundreds: 512 rows there (64 images at least). */
 static int
-default_batch(void)
+default_batch(int gpu)
 {
-	int K = sopt.beam > 1 ? sopt.beam : 1, B = 64 / K;
+	int K = sopt.beam > 1 ? sopt.beam : 1, rows = gpu ? 512 : 64, least = gpu ? 64 : 16;
+	int B = rows / K;
 
-	return B < 16 ? 16 : B;
+	return B < least ? least : B;
 }
 
 int
@@ -393,7 +395,7 @@ main(int argc, char *argv[])
 {
 	enum {
 		O_FORCE = 256, O_IMAGES, O_BEAM, O_FORMAT, O_ALPHA, O_MAXLEN, O_REFS, O_SEED,
-		O_TEMP, O_THREADS, O_TOPK, O_NOCACHE,
+		O_TEMP, O_THREADS, O_TOPK, O_NOCACHE, O_DEVICE, O_PRECISION,
 	};
 	static const struct option longopts[] = {
 		{"batch", required_argument, NULL, 'b'},
@@ -410,10 +412,13 @@ main(int argc, char *argv[])
 		{"threads", required_argument, NULL, O_THREADS},
 		{"top-k", required_argument, NULL, O_TOPK},
 		{"no-cache", no_argument, NULL, O_NOCACHE},
+		{"device", required_argument, NULL, O_DEVICE},
+		{"precision", required_argument, NULL, O_PRECISION},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = NULL;
+	const char *path = NULL, *device = NULL, *precision = NULL;
+	const struct backend *be;
 	int ch, threads = 0, max_len = -1;
 
 	threads_passive(argv);
@@ -451,6 +456,8 @@ main(int argc, char *argv[])
 		case O_THREADS: threads = estrtonum(optarg, 1, 4096, "--threads"); break;
 		case O_TOPK: sopt.top_k = estrtonum(optarg, 1, INT32_MAX, "--top-k"); sopt.sample = 1; break;
 		case O_NOCACHE: sopt.no_cache = 1; break;
+		case O_DEVICE: device = optarg; break;
+		case O_PRECISION: precision = optarg; break;
 		case 'h':
 			print_usage(stdout, usage_lines);
 			fshut(stdout, "stdout");
@@ -462,18 +469,19 @@ main(int argc, char *argv[])
 		uprintf("no model: give the checkpoint with -m");
 	if (sopt.beam && sopt.sample)
 		uprintf("--beam and sampling (--temperature, --top-k) do not go together");
+	be = backend_for_options(device, precision);
 	if (!threads)
 		threads = threads_available();
 	threads_set(threads);
 	signal(SIGPIPE, SIG_IGN);
 
-	load(path);
+	load(path, be);
 	if (max_len > model->cfg.dec_len - 1)
 		uprintf("--max-len: the model has %d decoder positions, so %d words at most",
 		    model->cfg.dec_len, model->cfg.dec_len - 1);
 	sopt.max_len = max_len >= 0 ? max_len : model->cfg.dec_len - 1;
 	if (!maxB)
-		maxB = default_batch();
+		maxB = default_batch(be != &backend_cpu);
 	model_reserve(model, search_rows(&sopt, maxB),
 	    MODEL_DECODER | (from_images ? MODEL_ENCODER : 0));
 	search = search_new(model, maxB, &sopt);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,8 @@
 #include "util.h"
 
 static const char *const usage_lines[] = {
-	"vit-embed [--keep-image] [-b batch] [--dtype type] [--threads n] -m model",
-	"[file ...]",
+	"vit-embed [--keep-image] [-b batch] [--device dev] [--dtype type]",
+	"[--precision p] [--threads n] -m model [file ...]",
 	NULL,
 };
 
@@ -110,20 +111,27 @@ run(FILE *fp, const char *name)
 }
 
 /* A batch that keeps the cores busy and its memory (activations, images and
- * records) within an eighth of the machine's, at most 1 GiB; 64 at most. */
+ * records) within an eighth of the machine's, at most 1 GiB; 64 at most. A GPU
+ * wants large batches to be busy: 256, with the activations within 8 GiB of
+ * its memory and the images and embeddings within the host's budget. */
 static int
-default_batch(int threads)
+default_batch(int threads, int gpu)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 	double budget = pages > 0 && psize > 0 ? (double)pages * psize / 8 : 1 << 30;
-	double per;
+	double acts, host;
 	int B;
 
 	if (budget > (double)(1 << 30))
 		budget = 1 << 30;
 	model_reserve(model, 1, MODEL_ENCODER);
-	per = model->nacts * 4.0 + 2.0 * S * S * 3 + 2.0 * N * D * 4;
-	B = (int)(budget / per);
+	acts = model->nacts * 4.0;
+	host = 2.0 * S * S * 3 + 2.0 * N * D * 4;
+	if (gpu) {
+		B = (int)fmin(8.0 * (1 << 30) / acts, budget / host);
+		return B > 256 ? 256 : B < 1 ? 1 : B;
+	}
+	B = (int)(budget / (acts + host));
 	if (B > 64)
 		B = 64;
 	if (B > 8 * threads && B > 16)
@@ -139,11 +147,14 @@ main(int argc, char *argv[])
 		{"model", required_argument, NULL, 'm'},
 		{"dtype", required_argument, NULL, 'D'},
 		{"keep-image", no_argument, NULL, 'K'},
+		{"device", required_argument, NULL, 'G'},
+		{"precision", required_argument, NULL, 'P'},
 		{"threads", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = NULL;
+	const char *path = NULL, *device = NULL, *precision = NULL;
+	const struct backend *be;
 	char err[1024];
 	int ch, threads = 0, i;
 
@@ -165,6 +176,8 @@ main(int argc, char *argv[])
 				uprintf("--dtype: unknown value %s (f32, f16 or bf16)", optarg);
 			break;
 		case 'K': keep_image = 1; break;
+		case 'G': device = optarg; break;
+		case 'P': precision = optarg; break;
 		case 'T': threads = estrtonum(optarg, 1, 4096, "--threads"); break;
 		case 'h':
 			print_usage(stdout, usage_lines);
@@ -177,19 +190,20 @@ main(int argc, char *argv[])
 		uprintf("no model: give the checkpoint with -m");
 	if (isatty(STDOUT_FILENO))
 		uprintf("will not write records to a terminal: use a pipe or redirect");
+	be = backend_for_options(device, precision);
 	if (!threads)
 		threads = threads_available();
 	threads_set(threads);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!(model = model_load(path, &backend_cpu, NULL, err, sizeof err)))
+	if (!(model = model_load(path, be, NULL, err, sizeof err)))
 		eprintf("%s", err);
 	S = model->cfg.image;
 	N = config_enc_len(&model->cfg);
 	D = model->cfg.dim;
 	model_encoder_fingerprint(model, fingerprint);
 	if (!maxB)
-		maxB = default_batch(threads);
+		maxB = default_batch(threads, be != &backend_cpu);
 	model_reserve(model, maxB, MODEL_ENCODER);
 	recs = ecalloc(maxB, sizeof *recs);
 	images = ereallocarray(NULL, (size_t)maxB * S * S, 3);
