@@ -55,15 +55,15 @@ $(D)/hyps.tsv: $(D)/model.done $(D)/test.tsr
 	mv $@.tmp $@
 
 # References normalised as the model's vocabulary sees text (lowercase, no
-# punctuation): the form in which the model writes its captions.
+# punctuation): the form in which the model writes its captions; none cut short.
 $(D)/refs-norm.tsv: $(D)/hyps.tsv
-	cut -f2 $(D)/refs.tsv | $(BIN)/tokenize encode -v $(D)/vocab.txt | \
+	cut -f2 $(D)/refs.tsv | $(BIN)/tokenize encode -v $(D)/vocab.txt --max-len 1000 | \
 		$(BIN)/tokenize decode -v $(D)/vocab.txt | paste <(cut -f1 $(D)/refs.tsv) - > $@.tmp
 	mv $@.tmp $@
 
 # The baseline that ignores the image: the most frequent training caption, for every image.
 $(D)/baseline.tsv: $(D)/hyps.tsv $(D)/train/captions.txt
-	best=$$(cut -f2 $(D)/train/captions.txt | $(BIN)/tokenize encode -v $(D)/vocab.txt | \
+	best=$$(cut -f2 $(D)/train/captions.txt | $(BIN)/tokenize encode -v $(D)/vocab.txt --max-len 1000 | \
 		$(BIN)/tokenize decode -v $(D)/vocab.txt | sort | uniq -c | sort -k1,1nr -k2 | \
 		head -1 | sed 's/^ *[0-9]* //'); \
 	cut -f1 $(D)/hyps.tsv | awk -v c="$$best" '{ print $$0 "\t" c }' > $@.tmp
