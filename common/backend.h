@@ -8,7 +8,8 @@
  * kernels, with host memory as the device.
  *
  * The CUDA backend (make CUDA=1, backend_cuda.cu) queues every operation on one
- * stream; only download, sum, sumsq and sync wait for it. */
+ * stream; only upload (so that the host buffer is free on return), download,
+ * sum, sumsq and sync wait for it. */
 #ifndef VITCAP_BACKEND_H
 #define VITCAP_BACKEND_H
 

@@ -3,7 +3,7 @@
  * Every operation has the semantics of its CPU twin in layers.c, attention.c
  * and adamw.c ("=" or "+=", the att layout, probs becoming dlogits), and
  * tests/gpu/test_kernels.c checks each against it. Work is queued on one stream;
- * download, sum, sumsq and sync wait for it.
+ * upload, download, sum, sumsq and sync wait for it.
  *
  * Matrix products go through cuBLASLt with fp32 accumulation: in fp32 with
  * CUBLAS_COMPUTE_32F (no TF32, so the CPU's results up to rounding), in bf16 on
@@ -255,9 +255,13 @@ cu_upload(void *dst, const void *host, size_t bytes)
 {
 	if (!bytes)
 		return;
-	/* from pageable memory this returns once host is copied out: the caller
-	 * may reuse it at once */
+	/* The caller may free or reuse host as soon as this returns (model.c
+	 * uploads from buffers it fills again at once). From pageable memory the
+	 * runtime documents the async copy only as "might be synchronous", so the
+	 * copy is waited for: callers upload between downloads, when the queue is
+	 * short, and a batch's copy is small beside its work. */
 	CK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, g.stream));
+	CK(cudaStreamSynchronize(g.stream));
 	WROTE(dst);
 }
 
