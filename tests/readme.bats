@@ -21,7 +21,7 @@ load datasets
 }
 
 # The commands of the sections from "From a download to a BLEU score" to "Manual
-# pages", run as shown on capsynth miniatures of the data sets, with the data
+# pages" but "GPUs" (tests/gpu/readme.bats), run as shown on capsynth miniatures of the data sets, with the data
 # paths, the hosts and the install prefix pointed here and a tiny model trained
 # for two steps: the real data sets and a cluster are not at hand.
 @test "README: the data set, mpirun, caption.sh and manual commands run" {
@@ -38,6 +38,7 @@ load datasets
 	capsynth -n 12 --size 32 -s 5 -f coco --split val -o "$D/shared/coco"
 	cp "$D/Flickr8k/Flicker8k_Dataset/0000000"[1-3].jpg "$D/photos/"
 	awk '/^## From a download to a BLEU score/{on=1} /^## Building and testing/{on=0}
+		/^## GPUs/{on=0} /^## Captioning your photos/{on=1}
 		on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' "$ROOT/README.md" > "$T/commands"
 	[ "$(grep -c '^make -f pipelines/' "$T/commands")" = 4 ]
 	while IFS= read -r cmd <&3; do
@@ -65,4 +66,52 @@ load datasets
 	[ "$(ls "$D/shared/runs/coco/records" | grep -c '^train-')" = 2 ]
 	[ "$(cut -f1 "$T/captions.tsv")" = "$(printf '%s\n' "$D/photos/0000000"[1-3].jpg)" ]
 	[ -x "$T/usr/local/bin/imgshard" ] && [ -f "$T/usr/local/share/man/man1/imgshard.1" ]
+}
+
+# The pipeline under "The programs", on a miniature of the Kaggle Flickr30k zip at
+# the tiny preset's image size, training two steps on two processes.
+@test "README: the pipeline of the programs runs" {
+	command -v mpirun || skip "no mpirun"
+	export OMP_WAIT_POLICY=passive
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+	T="$BATS_TEST_TMPDIR"
+	flickr30k_like "$T/flickr30k.zip" 24 6
+	cp "$T/flickr30k/flickr30k_images/results.csv" "$T/"
+	mkdir "$T/photos"
+	cp "$T/flickr30k/flickr30k_images/flickr30k_images/0000000"[1-4].jpg "$T/photos/"
+	awk '/^## The programs/{on=1} /^## Scoring/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
+		"$TESTS/../README.md" > "$T/commands"
+	[ "$(wc -l < "$T/commands")" = 5 ]
+	while IFS= read -r cmd <&3; do
+		cmd=$(printf '%s\n' "$cmd" | sed -e "s|--shard-size 2000|--shard-size 12 --size 64|" \
+			-e "s|mpirun -np 8|mpirun -np 2|; s|--config small|--config tiny --steps 2 --batch 4|" \
+			-e "s|--max-len 32|--max-len 24|" \
+			-e "s|photos/ |photos/ --size 64 |")
+		echo "$cmd"
+		run bash -c "cd '$T' && $cmd" < /dev/null
+		[ "$status" = 0 ] || { echo "$output"; return 1; }
+	done 3< "$T/commands"
+	[ "$(ls "$T"/shards/train-*.tsr | wc -l)" = 2 ]
+	[ "$(cut -f1 "$T/captions.tsv")" = "$(printf '0000000%s.jpg\n' 1 2 3 4)" ]
+}
+
+# The three bleu commands under "Scoring captions with bleu", on the corpus of
+# tests/data/bleu; their numbers are checked against sacrebleu in bleu.bats.
+@test "README: the bleu commands run" {
+	T="$BATS_TEST_TMPDIR"
+	printf '%s\n' 'a dog runs on the grass' 'two cats sleep' > "$T/system.txt"
+	printf '%s\n' 'a dog is running on grass' 'two cats are sleeping' > "$T/refs.1"
+	printf '%s\n' 'the dog runs across the grass' 'a pair of cats sleep' > "$T/refs.2"
+	paste <(printf '%s\n' k1 k2) "$T/system.txt" > "$T/hyps.tsv"
+	paste <(printf '%s\n' k1 k2 k1 k2) <(cat "$T/refs.1" "$T/refs.2") > "$T/refs.tsv"
+	awk '/^## Scoring captions/{on=1} /^## The tensor stream/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
+		"$TESTS/../README.md" | sed 's/ *#.*//' > "$T/commands"
+	[ "$(wc -l < "$T/commands")" = 3 ]
+	mapfile -t cmds < "$T/commands"
+	run -0 bash -c "cd '$T' && ${cmds[0]}"
+	[[ "$output" == "BLEU|nrefs:2|"* ]]
+	run -0 bash -c "cd '$T' && ${cmds[1]}"
+	[ "$output" = "$(cd "$T" && bleu -r refs.1 -r refs.2 system.txt)" ]
+	run -0 bash -c "cd '$T' && ${cmds[2]}"
+	[[ "${lines[3]}" == "Bleu_4: "* && "${lines[4]}" == "CIDEr-D: "* ]]
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bats
+# The commands of README's "GPUs" section, run as shown against a CUDA build
+# (VITCAP_BIN, e.g. build/cuda/bin, which `make CUDA=1 BIN=...` keeps up to date)
+# on a miniature: where a GPU is visible they train and caption; where none is,
+# each --device cuda command must be exactly the documented one-line error, exit 1
+# (after its options parsed, so a wrong option in the README still fails here).
+# Skipped for a build without CUDA.
+load ../helper
+load ../datasets
+
+setup() {
+	if [[ "$(CUDA_VISIBLE_DEVICES='' vit-embed --device cuda -m x 2>&1 < /dev/null)" == *"rebuild with make CUDA=1"* ]]; then
+		skip "a build without CUDA"
+	fi
+}
+
+@test "README: the GPU commands run, or say no GPU is visible" {
+	command -v mpirun || skip "no mpirun"
+	export OMP_WAIT_POLICY=passive
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+	ROOT=$(cd "$TESTS/.." && pwd)
+	T="$BATS_TEST_TMPDIR"
+	gpu=0
+	nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
+	capsynth -n 24 --size 64 -s 7 -o "$T/syn" > /dev/null
+	mkdir "$T/shards" "$T/photos"
+	imgshard -c "$T/syn/captions.txt" --size 64 --shards 2 -o "$T/shards/raw-%04d.tsr" "$T/syn/images"
+	tokenize build -o "$T/vocab.txt" "$T"/shards/raw-*.tsr
+	for f in "$T"/shards/raw-*.tsr; do tokenize encode -v "$T/vocab.txt" "$f" > "${f/raw/train}"; done
+	cp "$T/syn/images/0000000"[1-3].jpg "$T/photos/"
+	awk '/^## GPUs/{on=1} /^## Captioning your photos/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
+		"$ROOT/README.md" > "$T/commands"
+	[ "$(wc -l < "$T/commands")" = 3 ]
+	while IFS= read -r cmd <&3; do
+		cmd=$(printf '%s\n' "$cmd" | sed -e "s|^make CUDA=1|make -C $ROOT CUDA=1 BIN=$VITCAP_BIN|" \
+			-e "s|mpirun -np 8|mpirun -np 2|; s|--config base|--config tiny --steps 2 --batch 4|" \
+			-e "s|photos/ |photos/ --size 64 |")
+		echo "$cmd"
+		run bash -o pipefail -c "cd '$T' && $cmd > out.txt" < /dev/null
+		echo "$output"
+		case $cmd:$gpu in
+		make*) [ "$status" = 0 ] ;;
+		*:1) [ "$status" = 0 ] ;;
+		mpirun*:0) [ "$status" = 1 ] && [[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]] ;;
+		*:0) [ "$status" = 1 ] && [[ "$output" == *"vit-embed: --device cuda: no CUDA GPU is visible"* ]] ;;
+		esac
+	done 3< "$T/commands"
+	if [ "$gpu" = 1 ]; then
+		[ -s "$T/model.safetensors" ]
+		[ "$(cut -f1 "$T/out.txt")" = "$(printf '0000000%s.jpg\n' 1 2 3)" ]
+	else
+		[ ! -e "$T/model.safetensors" ] && [ ! -s "$T/out.txt" ]
+	fi
+}
