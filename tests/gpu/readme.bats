@@ -18,7 +18,7 @@ setup() {
 	command -v mpirun || skip "no mpirun"
 	export OMP_WAIT_POLICY=passive
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-	ROOT=$(cd "$TESTS/.." && pwd)
+	ROOT=$(cd "$TESTS/../.." && pwd)
 	T="$BATS_TEST_TMPDIR"
 	gpu=0
 	nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
