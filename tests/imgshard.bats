@@ -234,7 +234,8 @@ make_broken() {
 	cmp "$D/sh/one.tsr" "$D/all.tsr"
 	mkdir "$D/none"
 	imgshard "$D/none" -o "$D/sh/empty.tsr"
-	[ -f "$D/sh/empty.tsr" ] && [ ! -s "$D/sh/empty.tsr" ]
+	[ -f "$D/sh/empty.tsr" ]
+	[ ! -s "$D/sh/empty.tsr" ]
 	imgshard "$D/none" -o "$D/sh/e-%d.tsr"
 	[ -z "$(ls "$D/sh" | grep '^e-')" ]
 	[ -z "$(ls -A "$D/sh" | grep '^\.')" ]

@@ -189,7 +189,8 @@ captrain_under() {
 	[ ! -e "$T/f8k/model.done" ]
 	[ ! -e "$T/f8k/hyps.tsv" ]
 	done_steps=$(grep -c '"loss"' "$T/f8k/train.jsonl")
-	[ "$done_steps" -ge 1 ] && [ "$done_steps" -lt 40 ]
+	[ "$done_steps" -ge 1 ]
+	[ "$done_steps" -lt 40 ]
 	[[ "$(cat "$T/first.log")" == *"model.done] Error 143"* ]]
 	run -0 pipeline flickr8k.mk "${args[@]}"
 	printf '%s\n' "${lines[@]}" | grep -qx "resuming the training of $T/f8k/model.safetensors"

@@ -54,12 +54,13 @@ load datasets
 		[ "$status" = 0 ] || { echo "$output"; return 1; }
 		printf '%s\n' "$output" > "$T/last.out"
 		case $cmd in
-		cat*) grep -qE '^BLEU\|nrefs:5\|' "$T/last.out" && grep -q '^CIDEr-D: ' "$T/last.out" ;;
+		cat*) grep -qE '^BLEU\|nrefs:5\|' "$T/last.out" || return 1; grep -q '^CIDEr-D: ' "$T/last.out" ;;
 		man*) grep -q '^IMGSHARD(1)' "$T/last.out" ;;
 		esac
 	done 3< "$T/commands"
 	for o in "$T"/runs/f8k "$T"/runs/f30k "$T"/runs/coco "$D"/shared/runs/coco; do
-		[ -s "$o/scores.txt" ] && [ -s "$o/hyps.tsv" ]
+		[ -s "$o/scores.txt" ]
+		[ -s "$o/hyps.tsv" ]
 	done
 	# four processes: four shards; the run on two "hosts", two
 	[ "$(ls "$T/runs/f8k/records" | grep -c '^train-')" = 4 ]

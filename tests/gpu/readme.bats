@@ -41,14 +41,15 @@ setup() {
 		case $cmd:$gpu in
 		make*) [ "$status" = 0 ] ;;
 		*:1) [ "$status" = 0 ] ;;
-		mpirun*:0) [ "$status" = 1 ] && [[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]] ;;
-		*:0) [ "$status" = 1 ] && [[ "$output" == *"vit-embed: --device cuda: no CUDA GPU is visible"* ]] ;;
+		mpirun*:0) [ "$status" = 1 ] || return 1; [[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]] ;;
+		*:0) [ "$status" = 1 ] || return 1; [[ "$output" == *"vit-embed: --device cuda: no CUDA GPU is visible"* ]] ;;
 		esac
 	done 3< "$T/commands"
 	if [ "$gpu" = 1 ]; then
 		[ -s "$T/model.safetensors" ]
 		[ "$(cut -f1 "$T/out.txt")" = "$(printf '0000000%s.jpg\n' 1 2 3)" ]
 	else
-		[ ! -e "$T/model.safetensors" ] && [ ! -s "$T/out.txt" ]
+		[ ! -e "$T/model.safetensors" ]
+		[ ! -s "$T/out.txt" ]
 	fi
 }
