@@ -24,3 +24,22 @@ one_line_error() {
 	[ "${#lines[@]}" -eq 1 ] || { printf 'expected one line, got:\n%s\n' "$output"; return 1; }
 	[[ "${lines[0]}" == "$1: "* ]] || { printf 'expected "%s: ...", got: %s\n' "$1" "${lines[0]}"; return 1; }
 }
+
+# readme_sh HEADING...: the lines of README.md's ```sh blocks in the sections whose
+# "## " headings begin with one of the HEADINGs.
+readme_sh() {
+	awk -v list="$(printf '%s\n' "$@")" '
+		BEGIN { n = split(list, want, "\n") }
+		/^## / { on = 0; for (i = 1; i <= n; i++) if (index($0, "## " want[i]) == 1) on = 1 }
+		on && /^```sh$/ { b = 1; next }
+		/^```$/ { b = 0; next }
+		on && b' "${BASH_SOURCE[0]%/*}/../README.md"
+}
+
+# run_in DIR CMD: runs the shell command CMD in DIR with no input, as bats' run
+# does ($status, $output), after printing it; shows its output when it fails.
+run_in() {
+	echo "$2"
+	run bash -o pipefail -c "cd '$1' && $2" < /dev/null
+	[ "$status" = 0 ] || echo "$output"
+}

@@ -37,9 +37,7 @@ load datasets
 	capsynth -n 16 --size 32 -s 4 -f coco -o "$D/shared/coco"
 	capsynth -n 12 --size 32 -s 5 -f coco --split val -o "$D/shared/coco"
 	cp "$D/Flickr8k/Flicker8k_Dataset/0000000"[1-3].jpg "$D/photos/"
-	awk '/^## From a download to a BLEU score/{on=1} /^## Building and testing/{on=0}
-		/^## GPUs/{on=0} /^## Captioning your photos/{on=1}
-		on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' "$ROOT/README.md" > "$T/commands"
+	readme_sh "From a download" "Training on several" "Captioning your photos" "Manual pages" > "$T/commands"
 	[ "$(grep -c '^make -f pipelines/' "$T/commands")" = 4 ]
 	while IFS= read -r cmd <&3; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|~/data/Flickr8k|$D/Flickr8k|; s|~/data/flickr30k.zip|$D/flickr30k.zip|" \
@@ -49,9 +47,8 @@ load datasets
 			-e "s|^make install|make -C $ROOT -o all install|" \
 			-e "s|^make -f pipelines/\(.*\)|make -f $ROOT/pipelines/\1 PRESET=tiny STEPS=2 BATCH=4 VAL_N=4 TEST_N=5|" \
 			-e "s|^pipelines/|$ROOT/pipelines/|; s| man/man1/| $ROOT/man/man1/|")
-		echo "$cmd"
-		run bash -c "cd '$T' && $cmd" < /dev/null
-		[ "$status" = 0 ] || { echo "$output"; return 1; }
+		run_in "$T" "$cmd"
+		[ "$status" = 0 ]
 		printf '%s\n' "$output" > "$T/last.out"
 		case $cmd in
 		cat*) grep -qE '^BLEU\|nrefs:5\|' "$T/last.out" || return 1; grep -q '^CIDEr-D: ' "$T/last.out" ;;
@@ -80,17 +77,15 @@ load datasets
 	cp "$T/flickr30k/flickr30k_images/results.csv" "$T/"
 	mkdir "$T/photos"
 	cp "$T/flickr30k/flickr30k_images/flickr30k_images/0000000"[1-4].jpg "$T/photos/"
-	awk '/^## The programs/{on=1} /^## Scoring/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
-		"$TESTS/../README.md" > "$T/commands"
+	readme_sh "The programs" > "$T/commands"
 	[ "$(wc -l < "$T/commands")" = 5 ]
 	while IFS= read -r cmd <&3; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|--shard-size 2000|--shard-size 12 --size 64|" \
 			-e "s|mpirun -np 8|mpirun -np 2|; s|--config small|--config tiny --steps 2 --batch 4|" \
 			-e "s|--max-len 32|--max-len 24|" \
 			-e "s|photos/ |photos/ --size 64 |")
-		echo "$cmd"
-		run bash -c "cd '$T' && $cmd" < /dev/null
-		[ "$status" = 0 ] || { echo "$output"; return 1; }
+		run_in "$T" "$cmd"
+		[ "$status" = 0 ]
 	done 3< "$T/commands"
 	[ "$(ls "$T"/shards/train-*.tsr | wc -l)" = 2 ]
 	[ "$(cut -f1 "$T/captions.tsv")" = "$(printf '0000000%s.jpg\n' 1 2 3 4)" ]
@@ -105,8 +100,7 @@ load datasets
 	printf '%s\n' 'the dog runs across the grass' 'a pair of cats sleep' > "$T/refs.2"
 	paste <(printf '%s\n' k1 k2) "$T/system.txt" > "$T/hyps.tsv"
 	paste <(printf '%s\n' k1 k2 k1 k2) <(cat "$T/refs.1" "$T/refs.2") > "$T/refs.tsv"
-	awk '/^## Scoring captions/{on=1} /^## The tensor stream/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
-		"$TESTS/../README.md" | sed 's/ *#.*//' > "$T/commands"
+	readme_sh "Scoring captions" | sed 's/ *#.*//' > "$T/commands"
 	[ "$(wc -l < "$T/commands")" = 3 ]
 	mapfile -t cmds < "$T/commands"
 	run -0 bash -c "cd '$T' && ${cmds[0]}"

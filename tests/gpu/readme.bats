@@ -28,16 +28,13 @@ setup() {
 	tokenize build -o "$T/vocab.txt" "$T"/shards/raw-*.tsr
 	for f in "$T"/shards/raw-*.tsr; do tokenize encode -v "$T/vocab.txt" "$f" > "${f/raw/train}"; done
 	cp "$T/syn/images/0000000"[1-3].jpg "$T/photos/"
-	awk '/^## GPUs/{on=1} /^## Captioning your photos/{on=0} on && /^```sh$/{b=1; next} /^```$/{b=0; next} on && b' \
-		"$ROOT/README.md" > "$T/commands"
+	readme_sh GPUs > "$T/commands"
 	[ "$(wc -l < "$T/commands")" = 3 ]
 	while IFS= read -r cmd <&3; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|^make CUDA=1|make -C $ROOT CUDA=1 BIN=$VITCAP_BIN|" \
 			-e "s|mpirun -np 8|mpirun -np 2|; s|--config base|--config tiny --steps 2 --batch 4|" \
 			-e "s|photos/ |photos/ --size 64 |")
-		echo "$cmd"
-		run bash -o pipefail -c "cd '$T' && $cmd > out.txt" < /dev/null
-		echo "$output"
+		run_in "$T" "$cmd > out.txt"
 		case $cmd:$gpu in
 		make*) [ "$status" = 0 ] ;;
 		*:1) [ "$status" = 0 ] ;;
