@@ -28,7 +28,10 @@ WARN += -Werror
 endif
 
 # DEPS: a folder the build's Debian packages were unpacked into, for a machine
-# that lacks them (tests/gpu/pack.sh); empty, the system's.
+# that lacks them (tests/gpu/pack.sh); empty, the system's. The rpath below
+# finds libmpi, but libmpi's own RUNPATH hides it from libmpi's dependencies:
+# run such programs with LD_LIBRARY_PATH=$(DEPS)/usr/lib/x86_64-linux-gnu (as
+# tests/gpu/run.sh does).
 DEPS ?=
 # OpenBLAS: the OpenMP build, pinned by rpath so that Debian's alternatives cannot
 # swap in the pthreads build (its threads and OpenMP's fight over the cores).
@@ -54,7 +57,9 @@ LDLIBS := -Wl,--as-needed -ljansson -ljpeg -lpng -larchive \
 # The CUDA backend: nvcc for common/*.cu, sm_80 (A100) and sm_90 (H100) code.
 CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(CUDA_HOME)/bin/nvcc
-NVFLAGS := -O3 -g -std=c++20 -gencode arch=compute_80,code=sm_80 \
+# --threads 0: the two architectures compile side by side (the one .cu file is
+# most of a CUDA build's time, which a GPU machine's lease pays for).
+NVFLAGS := -O3 -g -std=c++20 --threads 0 -gencode arch=compute_80,code=sm_80 \
 	-gencode arch=compute_90,code=sm_90 -Icommon -MMD -MP \
 	-Xcompiler -Wall,-Wextra,-Wshadow
 ifneq ($(CI),)
@@ -236,6 +241,6 @@ include pipelines/demo.mk
 
 # keep the objects that pattern rules chain through, so a rebuild relinks only what
 # changed (a bare .SECONDARY: would also stop make from redoing a deleted demo file)
-.SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o)
+.SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o) $(GPU_CHECKS:=.o)
 
 .PHONY: all deps test bench bench-gpu gpu-checks fuzz install clean demo FORCE

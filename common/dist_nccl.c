@@ -48,21 +48,29 @@ nccl_check(ncclResult_t r, const char *what)
 int
 dist_nccl_init(void *stream, char *err, size_t errsz)
 {
-	ncclUniqueId id;
-	ncclResult_t r;
+	struct {
+		ncclUniqueId id;
+		int ok;
+	} u;
+	ncclResult_t r = ncclSuccess;
 	int lo, hi;
 
 	if (nc.on)
 		return 0;
-	memset(&id, 0, sizeof id);
-	if (dist_rank() == 0 && (r = ncclGetUniqueId(&id)) != ncclSuccess) {
-		/* the others still wait for the id: they get zeros, and fail too */
-		seterr(err, errsz, "NCCL: ncclGetUniqueId: %s", ncclGetErrorString(r));
-		dist_bcast(&id, sizeof id);
+	memset(&u, 0, sizeof u);
+	if (dist_rank() == 0)
+		u.ok = (r = ncclGetUniqueId(&u.id)) == ncclSuccess;
+	/* the others learn whether rank 0 drew an id: given zeros instead, their
+	 * ncclCommInitRank would wait for a rank 0 that never comes */
+	dist_bcast(&u, sizeof u);
+	if (!u.ok) {
+		if (dist_rank() == 0)
+			seterr(err, errsz, "NCCL: ncclGetUniqueId: %s", ncclGetErrorString(r));
+		else
+			seterr(err, errsz, "NCCL: rank 0 could not draw the communicator's id");
 		return -1;
 	}
-	dist_bcast(&id, sizeof id);
-	if ((r = ncclCommInitRank(&nc.comm, dist_size(), id, dist_rank())) != ncclSuccess) {
+	if ((r = ncclCommInitRank(&nc.comm, dist_size(), u.id, dist_rank())) != ncclSuccess) {
 		const char *last = ncclGetLastError(NULL);
 
 		seterr(err, errsz, "NCCL: ncclCommInitRank: %s%s%s", ncclGetErrorString(r),

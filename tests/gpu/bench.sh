@@ -9,7 +9,17 @@
 # position), each the difference of a run over 4096 items and one over 512, so
 # that starting up is left out. Prints a table with the ratios and writes its
 # numbers to BENCH_JSON (default $BENCH_DIR/gpu-bench.json), one object a line.
-set -euo pipefail
+#
+# Everything eager comes first and torch.compile last: compiling takes tens of
+# seconds a model, and a run short of time (BENCH_DEADLINE, in seconds since the
+# epoch, as tests/gpu/run.sh sets it) should lose those rows, not the others. A
+# row that fails or does not fit is recorded ("error" or "skipped") and the rest
+# goes on. GPU_BENCH_DEVICE=cpu with small sizes (GPU_BENCH_CONFIGS=tiny,
+# GPU_BENCH_BATCH, GPU_BENCH_STEPS, GPU_BENCH_INFER="16 32", GPU_BENCH_PEAK_N)
+# tries the script where no GPU is; its numbers mean nothing. Exits 1 when one
+# of vitcap's own programs failed (a PyTorch row's error is only recorded).
+# shellcheck disable=SC1003
+set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${VITCAP_BIN:-$here/../../bin}
 PY=${PY:-python3}
@@ -17,35 +27,78 @@ ref="$here/../ref"
 d=${BENCH_DIR:-/tmp/vitcap-gpu-bench}
 json=${BENCH_JSON:-$d/gpu-bench.json}
 steps=${GPU_BENCH_STEPS:-30}
+B=${GPU_BENCH_BATCH:-64}
+dev=${GPU_BENCH_DEVICE:-cuda}
+read -r n1 n2 <<< "${GPU_BENCH_INFER:-512 4096}"
+deadline=${BENCH_DEADLINE:-$(($(date +%s) + 100000))}
+export GPU_BENCH_DEVICE=$dev
 mkdir -p "$d"
 : > "$d/table"
+: > "$json"
+status=0
 emit() { echo "$1" >> "$json"; }
 row() { printf '%-34s %10s %8s %s\n' "$@" | tee -a "$d/table"; }
+left() { echo $((deadline - $(date +%s))); }
+# num KEY JSON: the number KEY of the one-line JSON object, or nothing
+num() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<< "$2"; }
+# ref_py LABEL ARGS...: gpu_bench.py ARGS within the time left; its JSON on
+# stdout, or nothing, with the reason in the results
+ref_py() {
+	local label=$1 out t
+	shift
+	t=$(left)
+	if [ "$t" -lt 20 ]; then
+		emit "{\"bench\":\"$label\",\"skipped\":\"no time left\"}"
+		row "$label" "skipped" "" "" >&2
+		return 1
+	fi
+	if ! out=$(timeout -k 5 "$t" "$PY" "$ref/gpu_bench.py" "$@" 2> "$d/py.err"); then
+		tail -5 "$d/py.err" >&2
+		emit "{\"bench\":\"$label\",\"error\":\"$(tail -1 "$d/py.err" | tr -d '"\\' | tr -d '[:cntrl:]' | cut -c1-200)\"}"
+		row "$label" "error" "" "" >&2
+		return 1
+	fi
+	echo "$out"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "0" }'; }
+mfu() { awk -v r="$1" -v f="$2" -v p="$3" 'BEGIN { if (p > 0) printf "%.1f", 100 * r * f / (p * 1e12); else printf "0" }'; }
 
-peak=$("$PY" "$ref/gpu_bench.py" peak | sed 's/.*"peak_tflops": \([0-9.]*\).*/\1/')
+# without it the MFUs are 0, but captrain's own rates still count
+peak=0
+out=$(ref_py peak peak) && peak=$(num peak_tflops "$out")
+[ -n "$peak" ] || peak=0
 emit "{\"bench\":\"peak\",\"peak_tflops\":$peak}"
-echo "bf16 matmul peak (torch.matmul 8192^3): $peak TFLOP/s"
+echo "matmul peak (torch.matmul, $dev): $peak TFLOP/s"
 
 # data: 256 images of 224x224 with captions, and the inference model
-if [ ! -f "$d/train.tsr" ]; then
-	"$bin/capsynth" -n 256 --seed 3 --size 224 -o "$d/syn"
-	"$bin/imgshard" -c "$d/syn/captions.txt" "$d/syn/images" --size 224 > "$d/raw.tsr"
-	"$bin/tokenize" build -o "$d/vocab.txt" "$d/raw.tsr"
-	"$bin/tokenize" encode -v "$d/vocab.txt" --max-len 16 "$d/raw.tsr" > "$d/train.tsr"
-	echo '{"image": 224, "patch": 16, "dim": 384, "heads": 6, "enc_layers": 6, "dec_layers": 6,
-	 "dec_len": 32, "vocab": 1000}' > "$d/small.json"
-	"$PY" "$ref/decode_ref.py" model "$d/small.json" 1 "$d/model.safetensors" --eos-scale 0.5
-	"$PY" "$ref/decode_ref.py" images 512 224 1 "$d/img512.tsr"
-	for _ in 1 2 3 4 5 6 7 8; do cat "$d/img512.tsr"; done > "$d/img4096.tsr"
+if [ ! -f "$d/img$n2.tsr" ]; then
+	{ "$bin/capsynth" -n 256 --seed 3 --size 224 -o "$d/syn" &&
+		"$bin/imgshard" -c "$d/syn/captions.txt" "$d/syn/images" --size 224 > "$d/raw.tsr" &&
+		"$bin/tokenize" build -o "$d/vocab.txt" "$d/raw.tsr" &&
+		"$bin/tokenize" encode -v "$d/vocab.txt" --max-len 16 "$d/raw.tsr" > "$d/train.tsr" &&
+		echo '{"image": 224, "patch": 16, "dim": 384, "heads": 6, "enc_layers": 6, "dec_layers": 6,
+		 "dec_len": 32, "vocab": 1000}' > "$d/small.json" &&
+		"$PY" "$ref/decode_ref.py" model "$d/small.json" 1 "$d/model.safetensors" --eos-scale 0.5 &&
+		"$PY" "$ref/decode_ref.py" images "$n1" 224 1 "$d/img$n1.tsr" &&
+		for _ in $(seq $((n2 / n1))); do cat "$d/img$n1.tsr"; done > "$d/img$n2.tsr"
+	} || { rm -f "$d/img$n2.tsr"; echo "bench: making the data failed" >&2; exit 1; }
 fi
+V=$(wc -l < "$d/vocab.txt")
+configs=${GPU_BENCH_CONFIGS:-small base}
 
 row "" "items/s" "ratio" "MFU"
-for cfg in small base; do
-	B=64
-	"$bin/captrain" --device cuda -c "$cfg" -v "$d/vocab.txt" --train "$d/train.tsr" --batch $B \
-		--steps "$steps" --warmup 0 --log "$d/$cfg.log" -o "$d/$cfg.safetensors" 2> "$d/$cfg.err" ||
-		{ cat "$d/$cfg.err"; echo "captrain $cfg failed"; exit 1; }
-	# medians over the steps after the fifth: images/s and the flops of an image
+declare -A ours_train fpi_train
+for cfg in $configs; do
+	if ! "$bin/captrain" --device "$dev" -c "$cfg" -v "$d/vocab.txt" --train "$d/train.tsr" --batch "$B" \
+		--steps "$steps" --warmup 0 --log "$d/$cfg.log" -o "$d/$cfg.safetensors" 2> "$d/$cfg.err"; then
+		tail -5 "$d/$cfg.err"
+		emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"side\":\"captrain\",\"error\":\"captrain failed\"}"
+		row "captrain $cfg" "error" "" ""
+		status=1
+		continue
+	fi
+	# medians over the steps after the fifth: images/s, the flops of an image
+	# (model_flops at the batches' own caption length) and that length
 	read -r ours fpi <<< "$("$PY" - "$d/$cfg.log" <<'PY'
 import json, sys
 s = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l][5:]
@@ -53,48 +106,83 @@ med = lambda k: sorted(x[k] for x in s)[len(s) // 2]
 print("%.1f %.6g" % (med("images_per_s"), med("gflops") * 1e9 / med("images_per_s")))
 PY
 )"
-	mfu=$(awk -v r="$ours" -v f="$fpi" -v p="$peak" 'BEGIN { printf "%.1f", 100 * r * f / (p * 1e12) }')
-	emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"captrain\",\"images_per_s\":$ours,\"flops_per_image\":$fpi,\"mfu_percent\":$mfu}"
-	row "captrain $cfg (bf16)" "$ours" "" "$mfu%"
-	for how in eager compile; do
-		theirs=$("$PY" "$ref/gpu_bench.py" train "$cfg" "$(wc -l < "$d/vocab.txt")" $B "$steps" $how 16 |
-			sed 's/.*"images_per_s": \([0-9.]*\).*/\1/')
-		tm=$(awk -v r="$theirs" -v f="$fpi" -v p="$peak" 'BEGIN { printf "%.1f", 100 * r * f / (p * 1e12) }')
-		ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')
-		emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"pytorch_$how\",\"images_per_s\":$theirs,\"mfu_percent\":$tm,\"captrain_ratio\":$ratio}"
-		row "PyTorch $cfg $how" "$theirs" "${ratio}x" "$tm%"
-	done
+	ours_train[$cfg]=$ours
+	fpi_train[$cfg]=$fpi
+	m=$(mfu "$ours" "$fpi" "$peak")
+	emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"captrain\",\"images_per_s\":$ours,\"flops_per_image\":$fpi,\"mfu_percent\":$m}"
+	row "captrain $cfg" "$ours" "" "$m%"
 done
 
-# inference: rate of the 4096-item run beyond the 512-item one
-rate() {        # N1 N2 CMD-FOR-N1 CMD-FOR-N2 (strings)
+# train_ref CFG HOW: PyTorch's training steps of CFG beside captrain's, the same
+# FLOP count an image for both MFUs; captions of 16 positions, as captrain's
+# batches of this data (--max-len 16: the longest caption of a batch of 64 is
+# cut at 16 words)
+train_ref() {
+	local cfg=$1 how=$2 out theirs
+	[ -n "${ours_train[$cfg]:-}" ] || return 0
+	out=$(ref_py "train $cfg $how" train "$cfg" "$V" "$B" "$steps" "$how" 16) || return 0
+	theirs=$(num images_per_s "$out")
+	emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"pytorch_$how\",\"images_per_s\":$theirs,\"mfu_percent\":$(mfu "$theirs" "${fpi_train[$cfg]}" "$peak"),\"captrain_ratio\":$(ratio "${ours_train[$cfg]}" "$theirs"),\"pytorch\":$out}"
+	row "PyTorch $cfg $how" "$theirs" "$(ratio "${ours_train[$cfg]}" "$theirs")x" "$(mfu "$theirs" "${fpi_train[$cfg]}" "$peak")%"
+}
+for cfg in $configs; do
+	train_ref "$cfg" eager
+done
+
+# inference: rate of the n2-item run beyond the n1-item one
+rate() {        # CMD-FOR-N1 CMD-FOR-N2 (strings)
 	local t1 t2 s
-	s=$(date +%s%N); eval "$3" > /dev/null; t1=$(($(date +%s%N) - s))
-	s=$(date +%s%N); eval "$4" > /dev/null; t2=$(($(date +%s%N) - s))
-	awk -v a="$1" -v b="$2" -v x="$t1" -v y="$t2" 'BEGIN { printf "%.1f", (b - a) / ((y - x) * 1e-9) }'
+	s=$(date +%s%N); eval "$1" > /dev/null || return 1; t1=$(($(date +%s%N) - s))
+	s=$(date +%s%N); eval "$2" > /dev/null || return 1; t2=$(($(date +%s%N) - s))
+	awk -v a="$n1" -v b="$n2" -v x="$t1" -v y="$t2" 'BEGIN { printf "%.1f", (b - a) / ((y - x) * 1e-9) }'
 }
 m="$d/model.safetensors"
-"$bin/vit-embed" --device cuda -m "$m" "$d/img512.tsr" > "$d/emb512.tsr"
-"$bin/vit-embed" --device cuda -m "$m" "$d/img4096.tsr" > "$d/emb4096.tsr"
-ours=$(rate 512 4096 "'$bin/vit-embed' --device cuda -b 64 -m '$m' '$d/img512.tsr'" \
-	"'$bin/vit-embed' --device cuda -b 64 -m '$m' '$d/img4096.tsr'")
-emit "{\"bench\":\"vit-embed\",\"config\":\"small\",\"side\":\"vit-embed\",\"images_per_s\":$ours}"
-row "vit-embed small (bf16)" "$ours" "" ""
-# pytorch WHAT UNIT N LABEL: PyTorch eager and compiled beside $ours
-pytorch() {
-	local how theirs ratio
-	for how in eager compile; do
-		theirs=$("$PY" "$ref/gpu_bench.py" "$1" small 1000 64 "$3" $how | sed "s/.*\"$2\": \([0-9.]*\).*/\1/")
-		ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')
-		emit "{\"bench\":\"$1\",\"config\":\"small\",\"side\":\"pytorch_$how\",\"$2\":$theirs,\"ours_ratio\":$ratio}"
-		row "PyTorch $4 $how" "$theirs" "${ratio}x" ""
-	done
+declare -A ours_inf
+if "$bin/vit-embed" --device "$dev" -m "$m" "$d/img$n1.tsr" > "$d/emb$n1.tsr" &&
+	"$bin/vit-embed" --device "$dev" -m "$m" "$d/img$n2.tsr" > "$d/emb$n2.tsr" &&
+	ours=$(rate "'$bin/vit-embed' --device $dev -b $B -m '$m' '$d/img$n1.tsr'" \
+		"'$bin/vit-embed' --device $dev -b $B -m '$m' '$d/img$n2.tsr'"); then
+	ours_inf[encode]=$ours
+	emit "{\"bench\":\"vit-embed\",\"config\":\"small\",\"side\":\"vit-embed\",\"images_per_s\":$ours}"
+	row "vit-embed small" "$ours" "" ""
+else
+	emit "{\"bench\":\"vit-embed\",\"error\":\"vit-embed failed\"}"
+	row "vit-embed small" "error" "" ""
+	status=1
+fi
+if [ -n "${ours_inf[encode]:-}" ] &&
+	ours=$(rate "'$bin/capdecode' --device $dev -b $B -m '$m' '$d/emb$n1.tsr'" \
+		"'$bin/capdecode' --device $dev -b $B -m '$m' '$d/emb$n2.tsr'"); then
+	ours_inf[greedy]=$ours
+	emit "{\"bench\":\"capdecode\",\"config\":\"small\",\"side\":\"capdecode\",\"captions_per_s\":$ours}"
+	row "capdecode greedy small" "$ours" "" ""
+else
+	emit "{\"bench\":\"capdecode\",\"error\":\"capdecode failed or had no embeddings\"}"
+	row "capdecode greedy small" "error" "" ""
+	status=1
+fi
+# infer_ref WHAT UNIT N HOW: PyTorch beside ours_inf[WHAT]
+infer_ref() {
+	local out theirs r
+	[ -n "${ours_inf[$1]:-}" ] || return 0
+	out=$(ref_py "$1 small $4" "$1" small 1000 "$B" "$3" "$4") || return 0
+	theirs=$(num "$2" "$out")
+	r=$(ratio "${ours_inf[$1]}" "$theirs")
+	emit "{\"bench\":\"$1\",\"config\":\"small\",\"side\":\"pytorch_$4\",\"$2\":$theirs,\"ours_ratio\":$r}"
+	row "PyTorch $1 small $4" "$theirs" "${r}x" ""
 }
-pytorch encode images_per_s 4096 encoder
-ours=$(rate 512 4096 "'$bin/capdecode' --device cuda -b 64 -m '$m' '$d/emb512.tsr'" \
-	"'$bin/capdecode' --device cuda -b 64 -m '$m' '$d/emb4096.tsr'")
-emit "{\"bench\":\"capdecode\",\"config\":\"small\",\"side\":\"capdecode\",\"captions_per_s\":$ours}"
-row "capdecode greedy small (bf16)" "$ours" "" ""
-pytorch greedy captions_per_s 1024 greedy
+infer_ref encode images_per_s "$n2" eager
+infer_ref greedy captions_per_s $((n2 / 4)) eager
+
+# torch.compile last, the cheapest first
+for cfg in $configs; do
+	[ "$cfg" = base ] || train_ref "$cfg" compile
+done
+infer_ref encode images_per_s "$n2" compile
+infer_ref greedy captions_per_s $((n2 / 4)) compile
+for cfg in $configs; do
+	[ "$cfg" != base ] || train_ref "$cfg" compile
+done
 echo
 echo "the bar: every ratio at least 1 against eager; base training MFU at least 35%"
+exit "$status"

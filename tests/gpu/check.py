@@ -11,6 +11,8 @@ when the comparison fails.
         the JSON objects of FILEs (one per line) as one list
 """
 import json
+import math
+import os
 import sys
 
 
@@ -57,8 +59,26 @@ def captions(a, b):
     return out
 
 
+def finite(x):
+    """x with NaN and infinities as None: json.dumps would write NaN, which no
+    JSON reader takes, and run.sh's results must stay readable."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite(v) for v in x]
+    return x
+
+
 def main():
-    what = sys.argv[1]
+    what = sys.argv[1] if len(sys.argv) > 1 else ""
+    for p in sys.argv[2:4] if what in ("logs", "captions") else []:
+        if not os.path.isfile(p):
+            # a run that failed before writing: a result, not a traceback
+            print(json.dumps({"ok": False, "missing": p}))
+            print("%s: no such file" % p, file=sys.stderr)
+            return 1
     if what == "logs":
         out = logs(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:] or ["loss"])
     elif what == "captions":
@@ -69,7 +89,7 @@ def main():
         return 0
     else:
         sys.exit(__doc__)
-    print(json.dumps(out))
+    print(json.dumps(finite(out), allow_nan=False))
     return 0 if out["ok"] else 1
 
 

@@ -43,6 +43,18 @@ rel_l2(const float *a, const float *ref, size_t n)
 
 static int failed;
 
+/* x in JSON: printf's "nan" and "inf" are not numbers to a JSON reader, and
+ * tests/gpu/run.sh's results must stay readable when a check blows up */
+static const char *
+jnum(char *buf, size_t n, const char *fmt, double x)
+{
+	if (!isfinite(x))
+		snprintf(buf, n, "null");
+	else
+		snprintf(buf, n, fmt, x);
+	return buf;
+}
+
 static void
 report(const char *what, double err, double limit)
 {
@@ -59,7 +71,7 @@ main(int argc, char **argv)
 	const struct tol *tol;
 	struct model *cpu, *gpu;
 	struct config c;
-	char err[512], worst_name[PARAM_NAME_MAX] = "";
+	char err[512], worst_name[PARAM_NAME_MAX] = "", j[7][32];
 	unsigned flags = MODEL_ENCODER | MODEL_DECODER | MODEL_TRAIN;
 	size_t n_img, n_tok, n_emb, n_log, i;
 	uint8_t *img;
@@ -155,11 +167,14 @@ main(int argc, char **argv)
 			report(p->name, e, tol->tensor);
 	}
 	fprintf(stderr, "  worst tensor: %s %.3e\n", worst_name, worst);
-	printf("{\"config\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"loss_cpu\":%.9g,"
-	    "\"loss_gpu\":%.9g,\"err_embed\":%.3e,\"err_logits\":%.3e,\"err_loss\":%.3e,"
-	    "\"err_grad\":%.3e,\"worst_tensor\":\"%s\",\"err_worst_tensor\":%.3e,\"ok\":%s}\n",
-	    argv[1], argv[2], B, loss_c, loss_g, e_emb, e_log, e_loss, e_grad, worst_name, worst,
-	    failed ? "false" : "true");
+	printf("{\"config\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"loss_cpu\":%s,"
+	    "\"loss_gpu\":%s,\"err_embed\":%s,\"err_logits\":%s,\"err_loss\":%s,"
+	    "\"err_grad\":%s,\"worst_tensor\":\"%s\",\"err_worst_tensor\":%s,\"ok\":%s}\n",
+	    argv[1], argv[2], B, jnum(j[0], sizeof j[0], "%.9g", loss_c),
+	    jnum(j[1], sizeof j[1], "%.9g", loss_g), jnum(j[2], sizeof j[2], "%.3e", e_emb),
+	    jnum(j[3], sizeof j[3], "%.3e", e_log), jnum(j[4], sizeof j[4], "%.3e", e_loss),
+	    jnum(j[5], sizeof j[5], "%.3e", e_grad), worst_name,
+	    jnum(j[6], sizeof j[6], "%.3e", worst), failed ? "false" : "true");
 	free(img);
 	free(ids);
 	free(tgt);

@@ -26,7 +26,7 @@ start=$(date +%s)
 mkdir -p "$OUT"
 rm -rf "$W"
 mkdir -p "$W"
-export W root
+export W root start DEADLINE
 exec > >(tee "$OUT/gpu-log.txt") 2>&1
 
 # ---- results -------------------------------------------------------------------
@@ -42,12 +42,45 @@ write_json() {
 		> "$OUT/gpu-results.json"
 }
 
+# numbers FILE: the JSON objects of FILE (one a line) joined by commas, each
+# parsed and written again so that one bad line (a C program's "nan" or "inf", a
+# shell variable left empty) cannot make the results unreadable: non-finite
+# numbers become null, a line that still does not parse becomes a string
+numbers() {
+	python3 - "$1" <<'PY' 2> /dev/null || grep -E '^\{.*\}$' "$1" | paste -sd, -
+import json, math, re, sys
+def clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [clean(v) for v in x]
+    return x
+out = []
+for line in open(sys.argv[1], errors="replace"):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    try:
+        out.append(clean(json.loads(line)))
+    except ValueError:
+        try:
+            fixed = re.sub(r"(?<=[:\[,])\s*-?(nan|inf|infinity)\s*(?=[,\]}])", "null", line, flags=re.I)
+            fixed = re.sub(r":\s*(?=[,}])", ":null", fixed)
+            out.append(clean(json.loads(fixed)))
+        except ValueError:
+            out.append({"unparsed": line[:300]})
+print(",".join(json.dumps(x, allow_nan=False) for x in out))
+PY
+}
+
 # record NAME STATUS SECONDS REASON: one stage's entry, its numbers the JSON
 # objects (one a line) that the stage wrote to $W/NAME.json
 record() {
 	local nums="" why
-	why=$(printf '%s' "$4" | tr -d '"' | tr -d '\\' | tr '\n\t' '  ' | cut -c1-300)
-	[ -s "$W/$1.json" ] && nums=$(grep -E '^\{.*\}$' "$W/$1.json" | paste -sd, -)
+	why=$(printf '%s' "$4" | tr -d '"' | tr -d '\\' | tr '\n\t\r' '   ' | cut -c1-300)
+	[ -s "$W/$1.json" ] && nums=$(numbers "$W/$1.json")
 	entries+=("{\"name\":\"$1\",\"status\":\"$2\",\"seconds\":$3,\"reason\":\"$why\",\"numbers\":[$nums]}")
 	[ "$2" = fail ] && failed=1
 	write_json
@@ -70,7 +103,9 @@ stage() {
 	echo "=== $name (at most ${budget}s)"
 	t0=$(date +%s)
 	: > "$W/$name.json"
-	NUM="$W/$name.json" WHY="$W/$name.why" timeout -k 5 "$budget" bash -c "stage_$name"
+	# bash -c does not inherit set -o pipefail: without it a stage's
+	# "a | b || fail" would miss a failing a
+	NUM="$W/$name.json" WHY="$W/$name.why" timeout -k 5 "$budget" bash -o pipefail -c "stage_$name"
 	rc=$?
 	[ -f "$W/$name.why" ] && why=$(cat "$W/$name.why")
 	case $rc in
@@ -107,12 +142,17 @@ else
 fi
 # NCCL: the toolkit's, the system's, or the one torch's wheels bring
 NCCL_HOME="" NCCL_INC=""
-for d in "$CUDA_HOME" /usr \
-	"$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null)"; do
-	[ -n "$d" ] || continue
+for d in "$CUDA_HOME" /usr; do
 	lib=$(ls "$d"/lib/libnccl.so.2 "$d"/lib64/libnccl.so.2 "$d"/lib/x86_64-linux-gnu/libnccl.so.2 2>/dev/null | head -1)
 	if [ -n "$lib" ]; then NCCL_HOME=$d; break; fi
 done
+# the wheel's layout (nvidia/nccl/lib, or under nvidia/cu13/) is not fixed:
+# look for the library itself; without one, make CUDA=1 stops at once
+if [ -z "$NCCL_HOME" ]; then
+	lib=$(python3 -c 'import glob, nvidia; print(*sorted(p for d in nvidia.__path__
+		for p in glob.glob(d + "/**/libnccl.so.2", recursive=True))[:1])' 2>/dev/null)
+	[ -n "$lib" ] && NCCL_HOME=$(dirname "$(dirname "$lib")")
+fi
 if [ -n "$NCCL_HOME" ]; then
 	if [ -f "$NCCL_HOME/include/nccl.h" ]; then NCCL_INC=$NCCL_HOME/include
 	elif [ -f /usr/include/nccl.h ]; then NCCL_INC=/usr/include
@@ -128,6 +168,7 @@ export NCCL_HOME NCCL_INC
 MAKEARGS=(CUDA=1 CUDA_HOME="$CUDA_HOME")
 [ -n "$NCCL_HOME" ] && MAKEARGS+=(NCCL_HOME="$NCCL_HOME" NCCL_INC="$NCCL_INC")
 MPIRUN=(mpirun)
+MPIRUN_CARRIED=0
 stage_deps() {
 	[ "$have_system_deps" = 1 ] && skip "the system has the build's libraries"
 	[ -f "$root/.gpu/deps.tar.xz" ] || fail "libraries missing and no .gpu/deps.tar.xz (run tests/gpu/pack.sh where packages can be downloaded, and carry .gpu)"
@@ -139,14 +180,22 @@ stage_deps() {
 }
 export have_system_deps
 export -f stage_deps
-stage deps 60
+stage deps 30
 if [ "$have_system_deps" = 0 ] && [ -d /tmp/vitcap-deps/usr ]; then
 	P=/tmp/vitcap-deps
 	L=$P/usr/lib/x86_64-linux-gnu
 	MAKEARGS+=(DEPS="$P")
-	export OPAL_PREFIX=$P/usr
-	MPIRUN=(env LD_LIBRARY_PATH="$L:$L/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$P/usr/bin/mpirun")
+	# the programs' rpath finds libmpi, but libmpi's own RUNPATH
+	# (/usr/lib/x86_64-linux-gnu/openmpi/lib) then hides that rpath from its
+	# dependencies (libopen-rte, libopen-pal, libhwloc): without this every
+	# program linking MPI fails to start (exit 127). Exported after the build,
+	# so that the system's ld and compilers keep the system's libraries.
+	DEPS_LD_PATH="$L:$L/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	export OPAL_PREFIX=$P/usr PMIX_INSTALL_PREFIX=$L/pmix2
+	MPIRUN=(env LD_LIBRARY_PATH="$DEPS_LD_PATH" "$P/usr/bin/mpirun")
+	MPIRUN_CARRIED=1
 fi
+export MPIRUN_CARRIED
 # one machine, root, no network between the processes but shared memory
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
 	OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
@@ -161,7 +210,8 @@ stage_build() {
 MAKEARGS_S=$(printf '%q ' "${MAKEARGS[@]}")
 export MAKEARGS_S
 export -f stage_build
-stage build 240
+stage build 200
+[ -n "${DEPS_LD_PATH:-}" ] && export LD_LIBRARY_PATH=$DEPS_LD_PATH
 BIN=$root/$(eval "make -s $MAKEARGS_S print-BIN" 2>/dev/null)
 BUILD=$root/$(eval "make -s $MAKEARGS_S print-BUILD" 2>/dev/null)
 export BIN BUILD PATH="$BIN:$PATH" OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
@@ -186,18 +236,32 @@ stage_host() {
 		"$out" == "captrain: --device cuda: no CUDA GPU is visible ("*")" ]] ||
 		fail "expected one line saying no GPU is visible: $out"
 	if command -v bats > /dev/null; then
-		CUDA_VISIBLE_DEVICES='' VITCAP_BIN=$BIN PY=python3 bats tests/gpu/host_captrain.bats ||
+		# the carried OpenMPI's mpirun (the wrapper, which names it by its full
+		# path) when the build uses the carried libraries; never the wrapper
+		# around the system's "mpirun", which would find and run itself
+		local path=$PATH
+		[ "$MPIRUN_CARRIED" = 1 ] && path=$W:$PATH
+		PATH=$path CUDA_VISIBLE_DEVICES='' VITCAP_BIN=$BIN PY=python3 bats tests/gpu/host_captrain.bats ||
 			fail "tests/gpu/host_captrain.bats"
+	else
+		echo "no bats: tests/gpu/host_captrain.bats left out"
 	fi
 }
 
 # helper's kernel lab: every kernel of the CUDA backend against the CPU's
 stage_kernels() {
 	built
-	local lab
+	local lab rc
 	lab=$(find "$BUILD" -type f -perm -u+x -name 'test_kernels*' 2>/dev/null | head -1)
-	[ -n "$lab" ] || skip "no kernel lab built (test_kernels)"
-	"$lab"
+	[ -n "$lab" ] || fail "no kernel lab built (test_kernels): make gpu-checks builds it"
+	"$lab" "$W/kernels-summary.json"
+	rc=$?
+	[ "$rc" = 77 ] && echo "the kernel lab sees no CUDA GPU" > "$WHY"
+	# the lab's summary is one object over many lines; the results take one a line
+	[ -s "$W/kernels-summary.json" ] &&
+		python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
+			"$W/kernels-summary.json" >> "$NUM"
+	return "$rc"
 }
 
 # one forward and backward, CUDA against the CPU, same weights and batch
@@ -286,22 +350,44 @@ stage_captions() {
 stage_nccl() {
 	gpu
 	data
-	local d=$W/nccl rc=0 common=(--steps 12 --precision fp32 --device cuda)
+	local d=$W/nccl rc=0 st common=(-c tiny -v "$W/data/vocab.txt" --no-shuffle --lr 1e-3 --warmup 5
+		--steps 12 --precision fp32 --device cuda)
 	mkdir -p "$d"
-	tc "${common[@]}" --train "$W/data/s/u.tsr" --batch 40 --log "$d/one.log" -o "$d/one.safetensors" || fail "one process"
-	"$W/mpirun" -np 1 captrain -c tiny -v "$W/data/vocab.txt" --no-shuffle --lr 1e-3 --warmup 5 "${common[@]}" \
-		--train "$W/data/s/u.tsr" --batch 40 --log "$d/np1.log" -o "$d/np1.safetensors" 2>&1 | tail -5
-	python3 tests/gpu/check.py logs "$d/one.log" "$d/np1.log" 1e-5 loss grad_norm >> "$NUM" || rc=1
-	"$W/mpirun" -np 2 captrain -c tiny -v "$W/data/vocab.txt" --no-shuffle --lr 1e-3 --warmup 5 "${common[@]}" \
-		--train "$W/data/s/a.tsr" --train "$W/data/s/b.tsr" --batch 20 --log "$d/np2.log" -o "$d/np2.safetensors" > "$d/np2.out" 2>&1
-	echo "{\"np2_nccl_shared_gpu_exit\":$?,\"message\":\"$(grep -m1 -i 'nccl' "$d/np2.out" | tr -d '"' | tr -d '\\' | cut -c1-200)\"}" >> "$NUM"
+	captrain "${common[@]}" --train "$W/data/s/u.tsr" --batch 40 --log "$d/one.log" \
+		-o "$d/one.safetensors" 2>&1 | tail -3 || fail "one process"
+	# each mpirun under its own limit: two ranks on one GPU may hang in NCCL's
+	# set-up rather than refuse, and must not take the host-memory run's time
+	timeout -k 5 30 "$W/mpirun" -np 1 captrain "${common[@]}" --train "$W/data/s/u.tsr" --batch 40 \
+		--log "$d/np1.log" -o "$d/np1.safetensors" > "$d/np1.out" 2>&1
+	st=$?
+	tail -5 "$d/np1.out"
+	echo "{\"np1_nccl_exit\":$st}" >> "$NUM"
+	if [ "$st" = 0 ]; then
+		python3 tests/gpu/check.py logs "$d/one.log" "$d/np1.log" 1e-5 loss grad_norm >> "$NUM" || rc=1
+	else
+		echo "mpirun -np 1 captrain failed ($st)"
+		rc=1
+	fi
+	timeout -k 5 30 "$W/mpirun" -np 2 captrain "${common[@]}" --train "$W/data/s/a.tsr" \
+		--train "$W/data/s/b.tsr" --batch 20 --log "$d/np2.log" -o "$d/np2.safetensors" > "$d/np2.out" 2>&1
+	st=$?
+	# recorded either way: NCCL may refuse two ranks on one GPU
+	echo "{\"np2_nccl_shared_gpu_exit\":$st,\"message\":\"$(grep -m1 -i 'nccl' "$d/np2.out" | tr -d '"\\' | tr -d '[:cntrl:]' | cut -c1-200)\"}" >> "$NUM"
 	tail -3 "$d/np2.out"
-	[ -s "$d/np2.log" ] && { python3 tests/gpu/check.py logs "$d/one.log" "$d/np2.log" 1e-4 loss grad_norm >> "$NUM" || rc=1; }
-	export VITCAP_ALLREDUCE=mpi
-	"$W/mpirun" -x VITCAP_ALLREDUCE -np 2 captrain -c tiny -v "$W/data/vocab.txt" --no-shuffle --lr 1e-3 --warmup 5 \
-		"${common[@]}" --train "$W/data/s/a.tsr" --train "$W/data/s/b.tsr" --batch 20 --log "$d/host.log" -o "$d/host.safetensors" 2>&1 | tail -5
-	unset VITCAP_ALLREDUCE
-	python3 tests/gpu/check.py logs "$d/one.log" "$d/host.log" 1e-4 loss grad_norm >> "$NUM" || rc=1
+	if [ "$st" = 0 ]; then
+		python3 tests/gpu/check.py logs "$d/one.log" "$d/np2.log" 1e-4 loss grad_norm >> "$NUM" || rc=1
+	fi
+	timeout -k 5 30 "$W/mpirun" -x VITCAP_ALLREDUCE=mpi -np 2 captrain "${common[@]}" --train "$W/data/s/a.tsr" \
+		--train "$W/data/s/b.tsr" --batch 20 --log "$d/host.log" -o "$d/host.safetensors" > "$d/host.out" 2>&1
+	st=$?
+	tail -5 "$d/host.out"
+	echo "{\"np2_host_memory_exit\":$st}" >> "$NUM"
+	if [ "$st" = 0 ]; then
+		python3 tests/gpu/check.py logs "$d/one.log" "$d/host.log" 1e-4 loss grad_norm >> "$NUM" || rc=1
+	else
+		echo "mpirun -np 2 with VITCAP_ALLREDUCE=mpi failed ($st)"
+		rc=1
+	fi
 	return "$rc"
 }
 
@@ -323,6 +409,7 @@ stage_checkpoint() {
 	done
 	tc --device cuda --precision fp32 --train "$W/data/train-*.tsr" --val "$W/data/val.tsr" --steps 30 --batch 16 --log "$d/val.log" -o "$d/val.safetensors" > /dev/null || fail "training with --val"
 	ours=$(grep '"val_loss"' "$d/val.log" | tail -1 | sed 's/.*"val_loss":\([^,]*\),.*/\1/')
+	[ -n "$ours" ] || fail "no val_loss in $d/val.log"
 	theirs=$(python3 tests/ref/captrain_check.py valloss "$d/val.safetensors" "$W/data/val.tsr") || fail "the reference cannot read the checkpoint"
 	echo "validation loss: captrain --device cuda $ours, PyTorch reference on the CPU $theirs"
 	echo "{\"val_loss_gpu\":$ours,\"val_loss_reference\":$theirs}" >> "$NUM"
@@ -330,23 +417,25 @@ stage_checkpoint() {
 	return "$rc"
 }
 
+# the benchmark makes its own data; its deadline is the run's, so that it can
+# leave out the torch.compile rows that no longer fit rather than be killed
 stage_bench() {
 	gpu
-	data
-	BENCH_JSON=$NUM bash tests/gpu/bench.sh
+	BENCH_JSON=$NUM BENCH_DEADLINE=$((start + DEADLINE - 5)) VITCAP_BIN=$BIN PY=python3 \
+		bash tests/gpu/bench.sh
 }
 
 export -f stage_host stage_kernels stage_model stage_data stage_train stage_captions \
 	stage_nccl stage_checkpoint stage_bench
 
 stage host 30
-stage kernels 90
-stage model 90
-stage data 40
-stage train 120
-stage captions 90
+stage kernels 60
+stage model 45
+stage data 30
+stage train 60
+stage captions 60
 stage nccl 90
-stage checkpoint 90
+stage checkpoint 60
 stage bench 300
 
 echo

@@ -17,7 +17,9 @@
         (decode_bench.Cached); compiled, the decoder over the whole padded
         prefix (one shape, so one compilation) at each step: captions/s
 
-Prints one JSON object.
+Prints one JSON object. GPU_BENCH_DEVICE=cpu (with GPU_BENCH_PEAK_N=256, say)
+runs the same code on the CPU in float32, to try the script where no GPU is;
+its numbers mean nothing.
 """
 import json
 import os
@@ -26,40 +28,56 @@ import time
 
 import torch
 
+DEV = os.environ.get("GPU_BENCH_DEVICE", "cuda")
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
 from model_bench import PRESETS  # noqa: E402
 
 
+def sync():
+    if DEV == "cuda":
+        torch.cuda.synchronize()
+
+
 def timed(fn, n):
-    torch.cuda.synchronize()
+    sync()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
-    torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - t0
 
 
+def autocast():
+    return torch.autocast(DEV, dtype=torch.bfloat16, enabled=DEV == "cuda")
+
+
 def peak():
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    n = int(os.environ.get("GPU_BENCH_PEAK_N", 8192))
+    dt = torch.bfloat16 if DEV == "cuda" else torch.float32
+    a = torch.randn(n, n, device=DEV, dtype=dt)
+    b = torch.randn(n, n, device=DEV, dtype=dt)
     for _ in range(3):
         a @ b
     ts = []
     for _ in range(20):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        a @ b
-        e.record()
-        e.synchronize()
-        ts.append(s.elapsed_time(e) / 1e3)
+        if DEV == "cuda":
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            a @ b
+            e.record()
+            e.synchronize()
+            ts.append(s.elapsed_time(e) / 1e3)
+        else:
+            ts.append(timed(lambda: a @ b, 1))
     t = sorted(ts)[len(ts) // 2]
-    return {"peak_tflops": 2 * 8192 ** 3 / t / 1e12}
+    return {"peak_tflops": 2 * n ** 3 / t / 1e12, "n": n}
 
 
 def make(cfg, vocab):
     torch.manual_seed(0)
-    m = ref.Captioner(dict(PRESETS[cfg], vocab=vocab)).cuda()
+    m = ref.Captioner(dict(PRESETS[cfg], vocab=vocab)).to(DEV)
     for p in m.parameters():
         if p.dim() > 1:
             torch.nn.init.normal_(p, std=0.02)
@@ -70,17 +88,18 @@ def train(cfg, vocab, B, steps, how, T=0):
     m = make(cfg, vocab)
     c = m.config
     T = T or c["dec_len"]
-    img = torch.randint(0, 256, (B, c["image"], c["image"], 3), dtype=torch.uint8, device="cuda")
-    tok = torch.randint(4, vocab, (B, T + 1), device="cuda")
+    img = torch.randint(0, 256, (B, c["image"], c["image"], 3), dtype=torch.uint8, device=DEV)
+    tok = torch.randint(4, vocab, (B, T + 1), device=DEV)
     decay = [p for n, p in m.named_parameters() if n.endswith(".weight") and p.dim() == 2
              and "embed" not in n]
     other = [p for p in m.parameters() if not any(p is q for q in decay)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                             {"params": other, "weight_decay": 0.0}], lr=1e-4, fused=True)
+                             {"params": other, "weight_decay": 0.0}], lr=1e-4,
+                            **({"fused": True} if DEV == "cuda" else {}))
     fwd = torch.compile(m) if how == "compile" else m
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with autocast():
             loss = fwd(ids=tok[:, :T], targets=tok[:, 1:], images=img)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,17 +110,18 @@ def train(cfg, vocab, B, steps, how, T=0):
     warm = time.perf_counter() - t0
     dt = timed(step, steps)
     return {"images_per_s": B * steps / dt, "warmup_s": warm,
-            "peak_mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30}
+            "T": T, "peak_mem_gib": torch.cuda.max_memory_allocated() / 2 ** 30
+            if DEV == "cuda" else 0}
 
 
 def encode(cfg, vocab, B, N, how):
     m = make(cfg, vocab).eval()
     c = m.config
-    img = torch.randint(0, 256, (B, c["image"], c["image"], 3), dtype=torch.uint8, device="cuda")
+    img = torch.randint(0, 256, (B, c["image"], c["image"], 3), dtype=torch.uint8, device=DEV)
     enc = torch.compile(m.encoder) if how == "compile" else m.encoder
 
     def run():
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.inference_mode(), autocast():
             enc(img)
     timed(run, 3)
     return {"images_per_s": B * (N // B) / timed(run, N // B)}
@@ -113,14 +133,14 @@ def greedy(cfg, vocab, B, N, how):
     c = m.config
     L = c["dec_len"] - 1
     n_enc = (c["image"] // c["patch"]) ** 2
-    mem = torch.randn(B, n_enc, c["dim"], device="cuda")
+    mem = torch.randn(B, n_enc, c["dim"], device=DEV)
     dec = m.decoder
 
     if how == "compile":
         full = torch.compile(dec)
 
         def run():
-            ids = torch.full((B, c["dec_len"]), 1, device="cuda")
+            ids = torch.full((B, c["dec_len"]), 1, device=DEV)
             for t in range(L + 1):
                 logits = full(ids, mem)[:, t]
                 logits[:, :3] = -float("inf")       # run to the last position
@@ -129,14 +149,14 @@ def greedy(cfg, vocab, B, N, how):
     else:
         def run():
             d = decode_bench.Cached(dec, mem, 1)
-            ids = torch.full((B,), 1, device="cuda")
+            ids = torch.full((B,), 1, device=DEV)
             for t in range(L + 1):
                 logits = d.step(ids)
                 logits[:, :3] = -float("inf")
                 ids = logits.argmax(-1)
 
     def go():
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.inference_mode(), autocast():
             run()
     timed(go, 2)
     return {"captions_per_s": B * (N // B) / timed(go, N // B)}
