@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The token ids of DESIGN.md; greedy_step chooses among them. */
+enum { TOK_PAD = 0, TOK_BOS = 1, TOK_EOS = 2, TOK_UNK = 3 };
+
 struct backend {
 	const char *name;
 
@@ -64,6 +67,19 @@ struct backend {
 	void (*gather_position)(float *out, const float *inp, int B, int T, int C, int t);
 	void (*gather_rows)(float *out, const float *inp, const int32_t *idx, int K, int B,
 	    int C);
+
+	/* Greedy decoding's step t (search.h: at most L words, then <eos>) on the
+	 * logits [B, V] of B rows, so that the next token never leaves the device.
+	 * A row not yet ended (done[b] 0) takes the best token other than TOK_PAD
+	 * and TOK_BOS, the lowest id among equal logits (a NaN logit is passed
+	 * over, unless it is TOK_EOS's: then TOK_EOS), or TOK_EOS when t == L;
+	 * adds its log-softmax to logprob[b] (double: the logit less the max plus
+	 * the log of the float sum of e^(z - max), NaN logits counting 0); and
+	 * appends it to row b of seq [B, L + 1] at len[b]++, or, for TOK_EOS, sets
+	 * done[b]. ids[b] becomes the token, the next step's input; an ended row
+	 * is left as it is, so it goes on feeding its TOK_EOS. */
+	void (*greedy_step)(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done,
+	    double *logprob, const float *logits, int B, int V, int t, int L);
 
 	/* whole-vector operations; the sums come back to the host */
 	double (*sum)(const float *x, size_t n);

@@ -34,6 +34,42 @@ cpu_zero(void *p, size_t bytes)
 		memset(p, 0, bytes);
 }
 
+/* The best token of a row for greedy decoding: not <pad> or <bos>, the lowest
+ * id among equals. */
+static int32_t
+greedy_token(const float *z, int V)
+{
+	int32_t best = -1, v;
+
+	for (v = TOK_EOS; v < V; v++)
+		if (best < 0 || z[v] > z[best])
+			best = v;
+	return best;
+}
+
+static void
+cpu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, double *logprob,
+    const float *logits, int B, int V, int t, int L)
+{
+	int b;
+
+#pragma omp parallel for schedule(static)
+	for (b = 0; b < B; b++) {
+		const float *z = logits + (size_t)b * V;
+		int32_t c;
+
+		if (done[b])
+			continue;
+		c = t == L ? TOK_EOS : greedy_token(z, V);
+		logprob[b] = logprob[b] + ((double)z[c] - logsumexp(z, V));
+		if (c == TOK_EOS)
+			done[b] = 1;
+		else
+			seq[(size_t)b * (L + 1) + len[b]++] = c;
+		ids[b] = c;
+	}
+}
+
 /* the CPU's operations are done when they return */
 static void
 cpu_sync(void)
@@ -77,6 +113,7 @@ const struct backend backend_cpu = {
 	.classifier_backward = classifier_backward,
 	.gather_position = gather_position,
 	.gather_rows = gather_rows,
+	.greedy_step = cpu_greedy_step,
 	.sum = vec_sum,
 	.sumsq = vec_sumsq,
 	.scale = vec_scale,

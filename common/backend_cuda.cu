@@ -1584,6 +1584,10 @@ cuda_select(int ordinal)
 
 /* ---- the tables -------------------------------------------------------------------- */
 
+/* cuda_decode.cu */
+void cu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, double *logprob,
+    const float *logits, int B, int V, int t, int L);
+
 #define COMMON_OPS \
 	.alloc = cu_alloc, \
 	.free = cu_free, \
@@ -1608,6 +1612,7 @@ cuda_select(int ordinal)
 #define TAIL_OPS \
 	.gather_position = cu_gather_position, \
 	.gather_rows = cu_gather_rows, \
+	.greedy_step = cu_greedy_step, \
 	.sum = cu_sum, \
 	.sumsq = cu_sumsq, \
 	.scale = cu_scale, \

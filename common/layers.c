@@ -426,6 +426,20 @@ gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int 
 		    C * sizeof(float));
 }
 
+double
+logsumexp(const float *z, int V)
+{
+	float mx = -INFINITY, sum = 0;
+	int v;
+
+	for (v = 0; v < V; v++)
+		mx = z[v] > mx ? z[v] : mx;
+#pragma omp simd reduction(+:sum)
+	for (v = 0; v < V; v++)
+		sum += exp_neg(mx - z[v]);
+	return mx + log((double)sum);
+}
+
 /* Chunks fixed by n alone; partial sums added in chunk order. */
 #define MAXCHUNK 256
 #define MINCHUNK 4096

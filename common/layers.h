@@ -100,6 +100,11 @@ void gather_position(float *out, const float *inp, int B, int T, int C, int t);
  * out and inp apart. */
 void gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int C);
 
+/* log sum_v e^z[v] over a row of V logits, the softmax's denominator as the
+ * searches and greedy_step take it: the max, plus the log (in double) of the
+ * float sum of e^(z - max) (exp_neg, so that a NaN logit counts 0). */
+double logsumexp(const float *z, int V);
+
 /* Sums in double, in an order fixed by n alone (the same for any thread count). */
 double vec_sum(const float *x, size_t n);
 double vec_sumsq(const float *x, size_t n);

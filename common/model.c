@@ -282,10 +282,16 @@ free_acts(struct model *m)
 	be->free(m->ids);
 	be->free(m->targets);
 	be->free(m->parents);
+	be->free(m->gseq);
+	be->free(m->glen);
+	be->free(m->gdone);
+	be->free(m->glogprob);
 	m->a = NULL;
 	m->actbuf = NULL;
 	m->img = NULL;
 	m->ids = m->targets = m->parents = NULL;
+	m->gseq = m->glen = m->gdone = NULL;
+	m->glogprob = NULL;
 }
 
 void
@@ -328,6 +334,12 @@ model_reserve(struct model *m, int B, unsigned flags)
 		m->ids = be->alloc(B * T * sizeof(int32_t));
 		m->targets = be->alloc(B * T * sizeof(int32_t));
 		m->parents = be->alloc(B * sizeof(int32_t));
+	}
+	if ((flags & MODEL_DECODER) && !(flags & MODEL_TRAIN)) {
+		m->gseq = be->alloc(B * T * sizeof(int32_t));
+		m->glen = be->alloc(B * sizeof(int32_t));
+		m->gdone = be->alloc(B * sizeof(int32_t));
+		m->glogprob = be->alloc(B * sizeof(double));
 	}
 	if ((flags & MODEL_TRAIN) && !m->grads) {
 		m->grads = be->alloc(m->tab.total * sizeof(float));
@@ -604,8 +616,10 @@ model_decode_start_beams(struct model *m, int images, int K)
 	return 0;
 }
 
-int
-model_decode_step(struct model *m, const int32_t *ids, float *logits)
+/* One step of incremental decoding on the ids already in m->ids (B of them):
+ * the logits of the next token into a->logits (device [B, V]). */
+static void
+decode_forward(struct model *m)
 {
 	const struct backend *be = m->be;
 	const struct config *c = &m->cfg;
@@ -615,17 +629,8 @@ model_decode_step(struct model *m, const int32_t *ids, float *logits)
 	const int H = c->heads, N = config_enc_len(c), sel = m->dec_sel, K = m->dec_K;
 	const float eps = (float)c->ln_eps;
 	const float *x;
-	int l, b;
+	int l;
 
-	if (B == 0)
-		return fail(m, "no model_decode_start");
-	if (t >= c->dec_len)
-		return fail(m, "step %d: the model has %d decoder positions", t + 1, c->dec_len);
-	for (b = 0; b < B; b++)
-		if (ids[b] < 0 || ids[b] >= c->vocab)
-			return fail(m, "token id %d of row %d is out of range for a vocabulary "
-			    "of %d", ids[b], b, c->vocab);
-	be->upload(m->ids, ids, B * sizeof(int32_t));
 	/* one position: row t of pos_embed, B rows throughout */
 	be->embed_forward(a->dec_in, m->ids, w->tok, w->dec_pos + (size_t)t * D, B, 1, D);
 	x = a->dec_in;
@@ -670,8 +675,67 @@ model_decode_step(struct model *m, const int32_t *ids, float *logits)
 	be->layernorm_forward(a->dec_out, a->dec_mean, a->dec_rstd, x, w->dec_lnf_w,
 	    w->dec_lnf_b, B, D, eps);
 	be->classifier_forward(a->logits, NULL, a->dec_out, w->tok, NULL, B, D, c->vocab);
-	be->download(logits, a->logits, (size_t)B * c->vocab * sizeof(float));
 	m->dec_pos++;
+}
+
+int
+model_decode_step(struct model *m, const int32_t *ids, float *logits)
+{
+	const struct config *c = &m->cfg;
+	const int B = m->dec_B;
+	int b;
+
+	if (B == 0)
+		return fail(m, "no model_decode_start");
+	if (m->dec_pos >= c->dec_len)
+		return fail(m, "step %d: the model has %d decoder positions", m->dec_pos + 1,
+		    c->dec_len);
+	for (b = 0; b < B; b++)
+		if (ids[b] < 0 || ids[b] >= c->vocab)
+			return fail(m, "token id %d of row %d is out of range for a vocabulary "
+			    "of %d", ids[b], b, c->vocab);
+	m->be->upload(m->ids, ids, B * sizeof(int32_t));
+	decode_forward(m);
+	m->be->download(logits, m->a->logits, (size_t)B * c->vocab * sizeof(float));
+	return 0;
+}
+
+int
+model_decode_greedy(struct model *m, int max_len, int32_t *ids, int32_t *len,
+    double *logprob)
+{
+	const struct backend *be = m->be;
+	const int B = m->dec_B, L = max_len;
+	const int every = be->stream() ? MODEL_GREEDY_CHECK : 1;
+	int t, b, ndone = 0;
+
+	if (B == 0)
+		return fail(m, "no model_decode_start");
+	if (m->dec_pos != 0)
+		return fail(m, "greedy decoding after %d steps: it starts at <bos>", m->dec_pos);
+	if (L < 0 || L >= m->cfg.dec_len)
+		return fail(m, "%d words: the model has %d decoder positions, so 0 to %d", L,
+		    m->cfg.dec_len, m->cfg.dec_len - 1);
+	/* ids doubles as the host's copy of the first step's <bos> and of the flags */
+	for (b = 0; b < B; b++)
+		ids[b] = TOK_BOS;
+	be->upload(m->ids, ids, B * sizeof(int32_t));
+	be->zero(m->glen, B * sizeof(int32_t));
+	be->zero(m->gdone, B * sizeof(int32_t));
+	be->zero(m->glogprob, B * sizeof(double));
+	for (t = 0; t <= L && ndone < B; t++) {
+		decode_forward(m);
+		be->greedy_step(m->ids, m->gseq, m->glen, m->gdone, m->glogprob, m->a->logits, B,
+		    m->cfg.vocab, t, L);
+		if ((t + 1) % every == 0 && t < L) {
+			be->download(ids, m->gdone, B * sizeof(int32_t));
+			for (ndone = 0, b = 0; b < B; b++)
+				ndone += ids[b] != 0;
+		}
+	}
+	be->download(ids, m->gseq, (size_t)B * (L + 1) * sizeof(int32_t));
+	be->download(len, m->glen, B * sizeof(int32_t));
+	be->download(logprob, m->glogprob, B * sizeof(double));
 	return 0;
 }
 

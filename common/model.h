@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { TOK_PAD = 0, TOK_BOS = 1, TOK_EOS = 2, TOK_UNK = 3 };
+/* The token ids TOK_PAD, TOK_BOS, TOK_EOS and TOK_UNK: backend.h. */
 
 /* What model_reserve prepares for. */
 enum {
@@ -63,6 +63,9 @@ struct model {
 	uint8_t *img;                   /* device, maxB images */
 	int32_t *ids, *targets;         /* device, maxB * dec_len */
 	int32_t *parents;               /* device, maxB: beam search's reordering */
+	int32_t *gseq, *glen, *gdone;   /* device, maxB * dec_len, maxB, maxB: greedy decoding's
+	                                   words, their numbers, the rows ended */
+	double *glogprob;               /* device, maxB: its log-probabilities */
 
 	/* the last forward, for the backward */
 	int B, T;
@@ -152,6 +155,21 @@ int model_decode_start(struct model *m, int B);
 int model_decode_start_beams(struct model *m, int images, int K);
 int model_decode_step(struct model *m, const int32_t *ids, float *logits);
 int model_decode_reorder(struct model *m, const int32_t *parent);
+
+/* Greedy decoding on the device, after model_decode_start(m, B): the search of
+ * search.h (at most max_len words, max_len < dec_len, then <eos>; <pad> and
+ * <bos> never chosen; the lowest id among equal logits) with each step's
+ * choice (backend greedy_step) fed straight to the next step, no token
+ * crossing to the host until the end. Then row b's words are in ids[b *
+ * (max_len + 1) ..] (host [B, max_len + 1]), their number in len[b] and the
+ * log-probability of words and <eos> in logprob[b], the same as the host's
+ * greedy search. It stops once every row has ended, which it reads (B flags)
+ * after each step on a backend without a queue (the CPU), every
+ * MODEL_GREEDY_CHECK steps on one with a queue, where a read waits for the
+ * queue to drain. Returns 0, or -1 with m->err. */
+#define MODEL_GREEDY_CHECK 4
+int model_decode_greedy(struct model *m, int max_len, int32_t *ids, int32_t *len,
+    double *logprob);
 
 /* Zeroes the gradients (those being trained). */
 void model_zero_grad(struct model *m);

@@ -6,10 +6,15 @@
  * K rows per image and, after each step, makes row r continue the sequence of
  * its parent (model_decode_reorder). With no_cache, a step runs the decoder
  * over the whole prefix instead (model_next_logits): the same logits, slower,
- * which the tests use to check the cache. */
+ * which the tests use to check the cache.
+ *
+ * Greedy decoding with the cache is the exception: model_decode_greedy makes
+ * its choices where the logits are (on a GPU, without a round trip to the host
+ * per token), by the rule of run_greedy here, which the uncached search still
+ * follows on the host; the tests compare the two. */
 #include "search.h"
+#include "layers.h"
 #include "util.h"
-#include "vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -36,7 +41,7 @@ struct search {
 	int32_t *tok;           /* [rows] the tokens fed next */
 	int32_t *parent;        /* [rows] */
 	int32_t *seq, *seq2;    /* [rows, L] the words so far */
-	int *len;               /* [rows] greedy: words so far */
+	int32_t *len;           /* [rows] greedy: words so far */
 	double *score;          /* [rows] log-probability so far; -inf: no beam */
 	int *done;              /* [maxB] */
 	struct finished *fin;   /* [maxB, K] */
@@ -208,20 +213,6 @@ allowed(int32_t v)
 	return v != TOK_PAD && v != TOK_BOS;
 }
 
-static double
-logsumexp(const float *z, int V)
-{
-	float mx = -INFINITY, sum = 0;
-	int v;
-
-	for (v = 0; v < V; v++)
-		mx = z[v] > mx ? z[v] : mx;
-#pragma omp simd reduction(+:sum)
-	for (v = 0; v < V; v++)
-		sum += exp_neg(mx - z[v]);
-	return mx + log((double)sum);
-}
-
 /* The best allowed token, the lowest id among equals. */
 static int32_t
 argmax(const float *z, int V)
@@ -323,6 +314,23 @@ run_greedy(struct search *s, int B, struct caption *out)
 	}
 	for (b = 0; b < B; b++) {
 		out[b].ids = s->seq + b * (L + 1);
+		out[b].n = s->len[b];
+		out[b].logprob = out[b].score = s->score[b];
+	}
+	return 0;
+}
+
+/* Greedy decoding with the model's cache: on the device (model_decode_greedy),
+ * the same captions and log-probabilities as run_greedy's. */
+static int
+run_greedy_device(struct search *s, int B, struct caption *out)
+{
+	int b;
+
+	if (model_decode_greedy(s->m, s->L, s->seq, s->len, s->score) != 0)
+		return -1;
+	for (b = 0; b < B; b++) {
+		out[b].ids = s->seq + b * (s->L + 1);
 		out[b].n = s->len[b];
 		out[b].logprob = out[b].score = s->score[b];
 	}
@@ -475,5 +483,9 @@ search_run(struct search *s, const float *embed, int B, const uint64_t *seeds,
 		s->rng[b] = seeds ? seeds[b] : 0;
 	if (begin(s, embed, B) != 0)
 		return -1;
-	return s->o.beam ? run_beam(s, B, out) : run_greedy(s, B, out);
+	if (s->o.beam)
+		return run_beam(s, B, out);
+	if (!s->o.sample && !s->o.no_cache)
+		return run_greedy_device(s, B, out);
+	return run_greedy(s, B, out);
 }

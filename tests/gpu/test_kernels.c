@@ -777,6 +777,98 @@ lab_scale_adamw(size_t n)
 	drop(&v);
 }
 
+/* greedy_step, one step t of at most L words: ids, words, lengths and ends
+ * exactly the CPU's, the log-probabilities within the tolerance. Rows with
+ * ties (the lowest id wins), the largest logits on <pad> and <bos> (never
+ * chosen), a tie with <eos>, every logit -inf, NaN logits (passed over; at
+ * <eos>, <eos> is chosen), a row already ended (left as it is); the rest
+ * random. B >= 7. */
+static void
+lab_greedy(int B, int V, int t, int L)
+{
+	struct pair z = rnd((size_t)B * V, 0, 2);
+	const size_t ns = (size_t)B * (L + 1);
+	int32_t *ih[4], *id[4], *got;
+	const size_t in[4] = {B, ns, B, B};   /* ids, seq, len, done */
+	double *lp = emalloc(B * sizeof(double)), *lpd, *lpgot = emalloc(B * sizeof(double));
+	struct op o = {.name = "greedy_step"};
+	float *r;
+	double t0, err = 0;
+	int b, v, k;
+
+	for (k = 0; k < 4; k++) {
+		ih[k] = emalloc(in[k] * sizeof(int32_t));
+		for (size_t i = 0; i < in[k]; i++)
+			ih[k][i] = k < 2 ? 2 + (int)(splitmix64(&rng) % (uint64_t)(V - 2)) : 0;
+	}
+	for (b = 0; b < B; b++) {
+		ih[2][b] = t;                   /* t words so far */
+		lp[b] = -0.7 * b;
+	}
+	r = z.h;
+	r[7] = r[V / 2] = r[V - 1] = 50;                        /* row 0: 7 */
+	for (v = 0; v < V; v++)
+		r[V + v] = -INFINITY;                           /* row 1: <eos>, NaN */
+	r = z.h + 2 * V;
+	r[TOK_PAD] = r[TOK_BOS] = 100;                          /* row 2: 3 */
+	r[3] = r[V - 2] = 60;
+	r = z.h + 3 * V;
+	for (v = 0; v < V; v += 3)
+		r[v] = NAN;                                     /* row 3: 10 */
+	r[10] = 40;
+	z.h[4 * V + TOK_EOS] = NAN;                             /* row 4: <eos>, NaN */
+	z.h[4 * V + 8] = 40;
+	ih[3][5] = 1;                                           /* row 5: ended */
+	ih[0][5] = TOK_EOS;
+	z.h[6 * V + TOK_EOS] = z.h[6 * V + 6] = 60;             /* row 6: <eos> */
+	push(&z);
+	for (k = 0; k < 4; k++)
+		id[k] = to_gpu(ih[k], in[k] * sizeof(int32_t));
+	lpd = to_gpu(lp, B * sizeof(double));
+	snprintf(o.shape, sizeof o.shape, "B=%d V=%d t=%d L=%d", B, V, t, L);
+
+	t0 = now();
+	cpu->greedy_step(ih[0], ih[1], ih[2], ih[3], lp, z.h, B, V, t, L);
+	o.cpu_ms = (now() - t0) * 1e3;
+	gpu->greedy_step(id[0], id[1], id[2], id[3], lpd, z.d, B, V, t, L);
+	o.worst = "logprob";
+	for (k = 0; k < 4; k++) {
+		got = emalloc(in[k] * sizeof(int32_t));
+		gpu->download(got, id[k], in[k] * sizeof(int32_t));
+		if (memcmp(got, ih[k], in[k] * sizeof(int32_t)) != 0) {
+			err = INFINITY;
+			o.worst = (const char *[]){"ids", "seq", "len", "done"}[k];
+		}
+		free(got);
+	}
+	gpu->download(lpgot, lpd, B * sizeof(double));
+	for (b = 0; b < B && isfinite(err); b++) {
+		double e = fabs(lpgot[b] - lp[b]) / (fabs(lp[b]) > FLOOR ? fabs(lp[b]) : FLOOR);
+
+		if (isnan(lp[b]) || isnan(lpgot[b]))
+			e = isnan(lp[b]) && isnan(lpgot[b]) ? 0 : INFINITY;
+		err = e > err ? e : err;
+	}
+	o.err = err;
+	/* the timed steps go on from there: t + 1 + REPS words fit when t + 1 +
+	 * REPS <= L, and ended rows stay ended */
+	gpu->sync();
+	t0 = now();
+	for (int i = 0; i < REPS && t + 1 + REPS <= L; i++)
+		gpu->greedy_step(id[0], id[1], id[2], id[3], lpd, z.d, B, V, t, L);
+	gpu->sync();
+	o.gpu_ms = (now() - t0) * 1e3 / REPS;
+	report(&o);
+	for (k = 0; k < 4; k++) {
+		free(ih[k]);
+		gpu->free(id[k]);
+	}
+	free(lp);
+	free(lpgot);
+	gpu->free(lpd);
+	drop(&z);
+}
+
 /* ---- the runs ---------------------------------------------------------------------------- */
 
 /* Everything, in fp32. */
@@ -806,6 +898,7 @@ run_fp32(const struct shape *s)
 	lab_classifier(Md, D, s->V, 0);
 	lab_classifier(Md, D, s->V, 1);
 	lab_gathers(s->B, s->T, D);
+	lab_greedy(64, s->V, 3, s->T - 1);
 }
 
 /* The matrix products in bf16. */
@@ -877,6 +970,9 @@ main(int argc, char *argv[])
 	lab_sums(1000003);
 	lab_sums(5);
 	lab_scale_adamw(1000003);
+	lab_greedy(7, 37, 2, 5);
+	lab_greedy(9, 37, 5, 5);                                /* t = L: <eos> */
+	lab_greedy(513, 1000, 0, 23);
 
 	gpu = g16;
 	prec = "bf16";

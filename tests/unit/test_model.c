@@ -19,6 +19,7 @@
  * frozen) or embed (frozen, from random embeddings). CONFIG: a preset or a JSON
  * file. */
 #include "checkpoint.h"
+#include "layers.h"
 #include "model.h"
 #include "params.h"
 #include "util.h"
@@ -776,6 +777,103 @@ check_decode(void)
 	model_free(full);
 }
 
+/* A queue that is not there: the CPU backend posing as one with a queue, for
+ * model_decode_greedy's reading of the ended rows every MODEL_GREEDY_CHECK
+ * steps. */
+static void *
+fake_queue(void)
+{
+	static int q;
+
+	return &q;
+}
+
+/* Greedy decoding on the device (model_decode_greedy) = the host's loop over
+ * model_decode_step (search.c's rule, written out here): the same words,
+ * lengths and log-probabilities, bit for bit on the CPU, whether the ended
+ * rows are read after every step or every MODEL_GREEDY_CHECK steps; the
+ * number of steps taken; misuse. <eos>'s embedding is scaled up so that the
+ * rows end after different numbers of steps. */
+static void
+check_decode_greedy(void)
+{
+	struct model *m = new_small(1, 71);
+	struct backend queued = backend_cpu;
+	const int B = 5, V = 50, L = 7, D = m->cfg.dim;
+	int32_t tok[5], seq[5][8], len[5], ids[5 * 8], glen[5];
+	double lp[5], glp[5];
+	float *logits = emalloc(B * V * sizeof *logits);
+	int t, b, v, k, steps, ndone = 0, lens = 0, same;
+	struct batch x;
+
+	queued.stream = fake_queue;
+	for (v = 0; v < D; v++)
+		m->w.tok[TOK_EOS * D + v] *= 2.8f;
+	make_batch(&x, &m->cfg, B, 8, 72, 0);
+	model_reserve(m, B, MODEL_ENCODER | MODEL_DECODER);
+	if (model_encode(m, x.images, B, NULL) != 0 || model_decode_start(m, B) != 0)
+		eprintf("%s", m->err);
+	for (b = 0; b < B; b++) {
+		tok[b] = TOK_BOS;
+		len[b] = 0;
+		lp[b] = 0;
+	}
+	for (t = 0; t <= L && ndone < B; t++) {
+		if (model_decode_step(m, tok, logits) != 0)
+			eprintf("%s", m->err);
+		for (b = 0; b < B; b++) {
+			const float *z = logits + b * V;
+			int32_t c = TOK_EOS;
+
+			if (tok[b] == TOK_EOS)
+				continue;
+			for (v = TOK_EOS + 1; v < V && t < L; v++)
+				c = z[v] > z[c] ? v : c;
+			lp[b] += (double)z[c] - logsumexp(z, V);
+			if (c != TOK_EOS)
+				seq[b][len[b]++] = c;
+			ndone += c == TOK_EOS;
+			tok[b] = c;
+		}
+	}
+	steps = t;
+	for (b = 0; b < B; b++)
+		lens |= 1 << len[b];
+	expect(__builtin_popcount(lens) >= 2 && steps > 1 && steps <= L, "greedy reference: "
+	    "%d steps, caption lengths %d %d %d %d %d", steps, len[0], len[1], len[2], len[3],
+	    len[4]);
+	for (k = 0; k < 2; k++) {
+		const int want = k ? (steps + MODEL_GREEDY_CHECK - 1) / MODEL_GREEDY_CHECK *
+		    MODEL_GREEDY_CHECK : steps;
+
+		m->be = k ? &queued : &backend_cpu;
+		if (model_decode_start(m, B) != 0 || model_decode_greedy(m, L, ids, glen, glp) != 0)
+			eprintf("%s", m->err);
+		same = 1;
+		for (b = 0; b < B; b++)
+			same &= glen[b] == len[b] && memcmp(glp + b, lp + b, sizeof *lp) == 0 &&
+			    memcmp(ids + b * (L + 1), seq[b], len[b] * sizeof *ids) == 0;
+		expect(same, "model_decode_greedy = model_decode_step and the host's choice, "
+		    "read every %d steps", k ? MODEL_GREEDY_CHECK : 1);
+		expect(m->dec_pos == (want < L + 1 ? want : L + 1), "%d steps taken, %d wanted",
+		    m->dec_pos, want < L + 1 ? want : L + 1);
+	}
+	m->be = &backend_cpu;
+	expect(model_decode_greedy(m, L, ids, glen, glp) == -1 &&
+	    strcmp(m->err, "greedy decoding after 4 steps: it starts at <bos>") == 0,
+	    "greedy decoding not at the start: %s", m->err);
+	model_decode_start(m, B);
+	expect(model_decode_greedy(m, 8, ids, glen, glp) == -1,
+	    "more words than positions: %s", m->err);
+	model_reserve(m, B, MODEL_ENCODER | MODEL_DECODER);
+	expect(model_decode_greedy(m, L, ids, glen, glp) == -1 &&
+	    strcmp(m->err, "no model_decode_start") == 0, "greedy decoding without a start: %s",
+	    m->err);
+	free(logits);
+	free_batch(&x);
+	model_free(m);
+}
+
 /* Saving parameters and optimizer state, then resuming, repeats the same losses. */
 static void
 check_resume(const char *dir)
@@ -914,6 +1012,7 @@ selfcheck(void)
 	check_grad_ready(MODE_EMBED);
 	check_next_logits();
 	check_decode();
+	check_decode_greedy();
 	check_resume(dir);
 	check_flops();
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
