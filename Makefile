@@ -184,8 +184,39 @@ deps:
 
 # ---- tests, benchmarks, fuzzing -------------------------------------------
 
+# The CUDA kernels on the CPU (tests/gpu/emu, run by tests/cuda_emu.bats): each
+# common/*.cu made C++ by cu2cpp.awk and built by the C++ compiler alone over
+# emu.h, an emulator of the CUDA it uses, so that every make test checks every
+# kernel against the CPU backend without a GPU or the toolkit. The sanitizers of
+# SAN=1 apply (ASan follows the emulator's swapcontext; it warns once that it
+# may not fully). The generated code gets nvcc's host warnings, never -Werror:
+# g++ is not the compiler it is written for.
+EMU := $(BUILD)/tests/emu_kernels
+EMU_CU := $(patsubst common/%.cu,$(BUILD)/emu/%.o,$(wildcard common/*.cu))
+EMU_OBJ := $(patsubst tests/gpu/emu/%.cpp,$(BUILD)/emu/%.o,$(wildcard tests/gpu/emu/*.cpp))
+EMU_CXXFLAGS := -std=c++20 -g -O2 -Itests/gpu/emu $(filter -fsanitize=% \
+	-fno-sanitize-recover=% -fno-omit-frame-pointer,$(CFLAGS))
+
+$(BUILD)/emu/%.cpp: common/%.cu tests/gpu/emu/cu2cpp.awk
+	@mkdir -p $(@D)
+	awk -f tests/gpu/emu/cu2cpp.awk $< > $@.tmp && mv $@.tmp $@
+
+$(EMU_CU): $(BUILD)/emu/%.o: $(BUILD)/emu/%.cpp
+	$(CXX) $(CPPFLAGS) $(EMU_CXXFLAGS) -Wall -Wextra -Wno-unknown-pragmas -c -o $@ $<
+
+$(EMU_OBJ): $(BUILD)/emu/%.o: tests/gpu/emu/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(EMU_CXXFLAGS) $(filter-out -Wstrict-prototypes \
+		-Wmissing-prototypes,$(WARN)) -c -o $@ $<
+
+$(EMU): $(EMU_OBJ) $(EMU_CU) $(BUILD)/libvitcap.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(EMU_OBJ:.o=.d) $(EMU_CU:.o=.d)
+
 # Tests find the programs through VITCAP_BIN and the reference Python through PY.
-test: $(PROGS) $(UNIT_BINS)
+test: $(PROGS) $(UNIT_BINS) $(EMU)
 	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) \
 		bats --tap tests
 
@@ -241,6 +272,7 @@ include pipelines/demo.mk
 
 # keep the objects that pattern rules chain through, so a rebuild relinks only what
 # changed (a bare .SECONDARY: would also stop make from redoing a deleted demo file)
-.SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o) $(GPU_CHECKS:=.o)
+.SECONDARY: $(TOOLS:%=$(BUILD)/tools/%.o) $(UNIT:%=$(BUILD)/tests/%.o) $(GPU_CHECKS:=.o) \
+	$(EMU_CU:.o=.cpp)
 
 .PHONY: all deps test bench bench-gpu gpu-checks fuzz install clean demo FORCE
