@@ -148,9 +148,7 @@ mini() {
 }
 
 @test "captrain: mpirun -np 2 with batch B makes the updates of one process with batch 2B" {
-	command -v mpirun || skip "no mpirun"
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-	export LSAN_OPTIONS="suppressions=$TESTS/lsan-mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+	use_mpirun
 	common=(-c "$CFG/mini.json" -v "$D/vocab.txt" --no-shuffle --threads 1 --steps 8
 		--lr 1e-3 --warmup 2)
 	captrain "${common[@]}" --train "$D/s16/u.tsr" --batch 40 --log "$T/one.log" \

@@ -43,3 +43,11 @@ run_in() {
 	run bash -o pipefail -c "cd '$1' && $2" < /dev/null
 	[ "$status" = 0 ] || echo "$output"
 }
+
+# use_mpirun: skips without mpirun; else lets it run as root (CI's containers), more
+# processes than cores, and the sanitizer build ignore OpenMPI's own leaks.
+use_mpirun() {
+	command -v mpirun > /dev/null || skip "no mpirun"
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+	export LSAN_OPTIONS="suppressions=${BASH_SOURCE[0]%/*}/lsan-mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+}

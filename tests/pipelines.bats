@@ -136,9 +136,7 @@ mtimes() {
 }
 
 @test "pipelines: coco with Karpathy's split file, NP=2 under mpirun: one shard per process" {
-	command -v mpirun || skip "no mpirun"
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-	export LSAN_OPTIONS="suppressions=$TESTS/lsan-mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
+	use_mpirun
 	run -0 pipeline coco.mk COCO="$D/karpathy" KARPATHY="$D/karpathy/dataset_coco.json" OUT="$T/kc" NP=2 "${tiny[@]}"
 	[[ "$output" == *"mpirun -np 2 "*"captrain -c tiny"* ]]
 	# the splits of the file, read here with Python's json

@@ -25,9 +25,8 @@ load datasets
 # paths, the hosts and the install prefix pointed here and a tiny model trained
 # for two steps: the real data sets and a cluster are not at hand.
 @test "README: the data set, mpirun, caption.sh and manual commands run" {
-	command -v mpirun || skip "no mpirun"
+	use_mpirun
 	export LC_ALL=C OMP_WAIT_POLICY=passive MANPAGER=cat
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 	ROOT=$(cd "$TESTS/.." && pwd)
 	D="$BATS_TEST_TMPDIR/data" T="$BATS_TEST_TMPDIR/work"
 	mkdir -p "$D/photos" "$T"
@@ -69,9 +68,8 @@ load datasets
 # The pipeline under "The programs", on a miniature of the Kaggle Flickr30k zip at
 # the tiny preset's image size, training two steps on two processes.
 @test "README: the pipeline of the programs runs" {
-	command -v mpirun || skip "no mpirun"
+	use_mpirun
 	export OMP_WAIT_POLICY=passive
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 	T="$BATS_TEST_TMPDIR"
 	flickr30k_like "$T/flickr30k.zip" 24 6
 	cp "$T/flickr30k/flickr30k_images/results.csv" "$T/"

@@ -18,8 +18,7 @@ setup() {
 	one_line_error captrain
 	[[ "$output" == "captrain: --device cuda: no CUDA GPU is visible"* ]]
 	[ ! -e "$T/m.safetensors" ]
-	command -v mpirun > /dev/null || skip "no mpirun"
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+	use_mpirun
 	run -1 env CUDA_VISIBLE_DEVICES='' mpirun -np 2 captrain --device cuda -c tiny -v /dev/null \
 		--train "$T/none.tsr" -o "$T/m.safetensors"
 	[[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]]

@@ -15,9 +15,8 @@ setup() {
 }
 
 @test "README: the GPU commands run, or say no GPU is visible" {
-	command -v mpirun || skip "no mpirun"
+	use_mpirun
 	export OMP_WAIT_POLICY=passive
-	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 	ROOT=$(cd "$TESTS/../.." && pwd)
 	T="$BATS_TEST_TMPDIR"
 	gpu=0
