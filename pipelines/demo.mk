@@ -99,6 +99,7 @@ $(D)/index.html: $(D)/hyps.tsv $(D)/scores.txt
 	  echo '<h1>vitcap demo: held-out captions</h1><pre>'; \
 	  sed 's/&/\&amp;/g; s/</\&lt;/g' $(D)/scores.txt; \
 	  echo '</pre><p><img src="loss.png" style="width:640px;image-rendering:auto"><table>'; \
+	  echo '<tr><th>image<th>key<th>predicted caption<th>references'; \
 	  awk -F'\t' 'FNR == NR { refs[$$1] = refs[$$1] "<br>" $$2; next } \
 		{ gsub(/&/, "\\&amp;"); gsub(/</, "\\&lt;"); \
 		  printf "<tr><td><img src=\"test/images/%s\"><td>%s<td class=p>%s<td>%s\n", \

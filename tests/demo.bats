@@ -64,7 +64,7 @@ print(b.corpus_score(list(hyps), streams).format(width=1, signature=str(b.get_si
 @test "demo: the loss curve is a PNG, and the page shows every held-out image with its captions" {
 	run -0 "$PY" -c 'from PIL import Image; import sys; im = Image.open(sys.argv[1]); print(im.format, im.size)' "$D/loss.png"
 	[ "$output" = "PNG (800, 480)" ]
-	[ "$(grep -c '^<tr>' "$D/index.html")" -eq 6 ]
+	[ "$(grep -c '^<tr><td>' "$D/index.html")" -eq 6 ]
 	grep -o 'src="test/images/[^"]*"' "$D/index.html" | sed 's/^src="//; s/"$//' | while read -r f; do
 		[ -s "$D/$f" ] || { echo "missing $f"; return 1; }
 	done
