@@ -154,7 +154,7 @@ mini() {
 	captrain "${common[@]}" --train "$D/s16/u.tsr" --batch 40 --log "$T/one.log" \
 		-o "$T/one.safetensors"
 	run -0 mpirun -np 2 captrain "${common[@]}" --train "$D/s16/a.tsr" --train "$D/s16/b.tsr" \
-		--batch 20 --log "$T/two.log" -o "$T/two.safetensors"
+		--batch 20 --log "$T/two.log" -o "$T/two.safetensors" < /dev/null
 	"$PY" - "$T/one.log" "$T/two.log" <<-'PY'
 	import json, sys
 	a = [json.loads(l) for l in open(sys.argv[1])]
@@ -170,14 +170,14 @@ mini() {
 	echo "$output"
 	# resuming two processes is as exact as one
 	run -0 mpirun -np 2 captrain "${common[@]}" --train "$D/s16/a.tsr" --train "$D/s16/b.tsr" \
-		--batch 20 --stop-at 5 -o "$T/three.safetensors"
+		--batch 20 --stop-at 5 -o "$T/three.safetensors" < /dev/null
 	run -0 mpirun -np 2 captrain --threads 1 --train "$D/s16/a.tsr" --train "$D/s16/b.tsr" \
-		--resume -o "$T/three.safetensors"
+		--resume -o "$T/three.safetensors" < /dev/null
 	cmp "$T/two.safetensors" "$T/three.safetensors"
 	cmp "$T/two.state.safetensors" "$T/three.state.safetensors"
 	# each process needs a shard of its own
 	run -1 mpirun -np 2 captrain "${common[@]}" --train "$D/s16/u.tsr" --batch 20 \
-		-o "$T/four.safetensors"
+		-o "$T/four.safetensors" < /dev/null
 	[[ "$output" == *"captrain: 1 training shard for 2 processes: each process reads whole shards, at least one"* ]]
 }
 

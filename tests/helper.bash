@@ -45,7 +45,8 @@ run_in() {
 }
 
 # use_mpirun: skips without mpirun; else lets it run as root (CI's containers), more
-# processes than cores, and the sanitizer build ignore OpenMPI's own leaks.
+# processes than cores, and the sanitizer build ignore OpenMPI's own leaks. (Give
+# mpirun < /dev/null: it forwards its input to rank 0.)
 use_mpirun() {
 	command -v mpirun > /dev/null || skip "no mpirun"
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1

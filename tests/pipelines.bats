@@ -30,7 +30,7 @@ teardown() {
 }
 
 pipeline() {
-	make --no-print-directory -C "$ROOT" -f "pipelines/$1" "${@:2}"
+	make --no-print-directory -C "$ROOT" -f "pipelines/$1" "${@:2}" < /dev/null
 }
 
 # keys FILE: the sorted keys of a key<TAB>... file.

@@ -38,7 +38,8 @@ load datasets
 	cp "$D/Flickr8k/Flicker8k_Dataset/0000000"[1-3].jpg "$D/photos/"
 	readme_sh "From a download" "Training on several" "Captioning your photos" "Manual pages" > "$T/commands"
 	[ "$(grep -c '^make -f pipelines/' "$T/commands")" = 4 ]
-	while IFS= read -r cmd <&3; do
+	mapfile -t commands < "$T/commands"
+	for cmd in "${commands[@]}"; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|~/data/Flickr8k|$D/Flickr8k|; s|~/data/flickr30k.zip|$D/flickr30k.zip|" \
 			-e "s|~/data/coco|$D/coco|g; s|/shared/|$D/shared/|g" \
 			-e "s|NP=16 MPIFLAGS='-H host1:8,host2:8'|NP=2 MPIFLAGS='-H localhost:2'|" \
@@ -53,7 +54,7 @@ load datasets
 		cat*) grep -qE '^BLEU\|nrefs:5\|' "$T/last.out" || return 1; grep -q '^CIDEr-D: ' "$T/last.out" ;;
 		man*) grep -q '^IMGSHARD(1)' "$T/last.out" ;;
 		esac
-	done 3< "$T/commands"
+	done
 	for o in "$T"/runs/f8k "$T"/runs/f30k "$T"/runs/coco "$D"/shared/runs/coco; do
 		[ -s "$o/scores.txt" ]
 		[ -s "$o/hyps.tsv" ]
@@ -77,14 +78,15 @@ load datasets
 	cp "$T/flickr30k/flickr30k_images/flickr30k_images/0000000"[1-4].jpg "$T/photos/"
 	readme_sh "The programs" > "$T/commands"
 	[ "$(wc -l < "$T/commands")" = 5 ]
-	while IFS= read -r cmd <&3; do
+	mapfile -t commands < "$T/commands"
+	for cmd in "${commands[@]}"; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|--shard-size 2000|--shard-size 12 --size 64|" \
 			-e "s|mpirun -np 8|mpirun -np 2|; s|--config small|--config tiny --steps 2 --batch 4|" \
 			-e "s|--max-len 32|--max-len 24|" \
 			-e "s|photos/ |photos/ --size 64 |")
 		run_in "$T" "$cmd"
 		[ "$status" = 0 ]
-	done 3< "$T/commands"
+	done
 	[ "$(ls "$T"/shards/train-*.tsr | wc -l)" = 2 ]
 	[ "$(cut -f1 "$T/captions.tsv")" = "$(printf '0000000%s.jpg\n' 1 2 3 4)" ]
 }

@@ -20,7 +20,7 @@ setup() {
 	[ ! -e "$T/m.safetensors" ]
 	use_mpirun
 	run -1 env CUDA_VISIBLE_DEVICES='' mpirun -np 2 captrain --device cuda -c tiny -v /dev/null \
-		--train "$T/none.tsr" -o "$T/m.safetensors"
+		--train "$T/none.tsr" -o "$T/m.safetensors" < /dev/null
 	[[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]]
 }
 

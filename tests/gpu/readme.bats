@@ -29,7 +29,8 @@ setup() {
 	cp "$T/syn/images/0000000"[1-3].jpg "$T/photos/"
 	readme_sh GPUs > "$T/commands"
 	[ "$(wc -l < "$T/commands")" = 3 ]
-	while IFS= read -r cmd <&3; do
+	mapfile -t commands < "$T/commands"
+	for cmd in "${commands[@]}"; do
 		cmd=$(printf '%s\n' "$cmd" | sed -e "s|^make CUDA=1|make -C $ROOT CUDA=1 BIN=$VITCAP_BIN|" \
 			-e "s|mpirun -np 8|mpirun -np 2|; s|--config base|--config tiny --steps 2 --batch 4|" \
 			-e "s|photos/ |photos/ --size 64 |")
@@ -40,7 +41,7 @@ setup() {
 		mpirun*:0) [ "$status" = 1 ] || return 1; [[ "$output" == *"captrain: --device cuda: no CUDA GPU is visible"* ]] ;;
 		*:0) [ "$status" = 1 ] || return 1; [[ "$output" == *"vit-embed: --device cuda: no CUDA GPU is visible"* ]] ;;
 		esac
-	done 3< "$T/commands"
+	done
 	if [ "$gpu" = 1 ]; then
 		[ -s "$T/model.safetensors" ]
 		[ "$(cut -f1 "$T/out.txt")" = "$(printf '0000000%s.jpg\n' 1 2 3)" ]
