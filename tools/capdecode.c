@@ -32,6 +32,7 @@ static const char *const usage_lines[] = {
 };
 
 enum { FMT_TSV, FMT_JSONL, FMT_COCO };
+static const char *const formats[] = {"tsv", "jsonl", "coco"};   /* by FMT_ */
 
 static struct model *model;
 static struct vocab *vocab;
@@ -433,16 +434,7 @@ main(int argc, char *argv[])
 		case O_FORCE: force = 1; break;
 		case O_IMAGES: from_images = 1; break;
 		case O_BEAM: sopt.beam = estrtonum(optarg, 1, SEARCH_MAX_BEAM, "--beam"); break;
-		case O_FORMAT:
-			if (strcmp(optarg, "tsv") == 0)
-				format = FMT_TSV;
-			else if (strcmp(optarg, "jsonl") == 0)
-				format = FMT_JSONL;
-			else if (strcmp(optarg, "coco") == 0)
-				format = FMT_COCO;
-			else
-				uprintf("--format: unknown value %s (tsv, jsonl or coco)", optarg);
-			break;
+		case O_FORMAT: format = estrchoice(optarg, formats, 3, "--format"); break;
 		case O_ALPHA: sopt.alpha = estrtod(optarg, 0, 10, "--length-penalty"); break;
 		case O_MAXLEN: max_len = estrtonum(optarg, 0, 1 << 20, "--max-len"); break;
 		case O_REFS: refs_path = optarg; break;

@@ -29,6 +29,8 @@ static const char *const usage_lines[] = {
 static struct model *model;
 static char fingerprint[17];
 static int keep_image, out_dtype = DT_F32, S, N, D;
+static const char *const dtype_names[] = {"f32", "f16", "bf16"};
+static const int dtypes[] = {DT_F32, DT_F16, DT_BF16};
 static struct progress prog;
 static uint64_t nimages;
 
@@ -165,16 +167,7 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'b': maxB = estrtonum(optarg, 1, 4096, "--batch"); break;
 		case 'm': path = optarg; break;
-		case 'D':
-			if (strcmp(optarg, "f32") == 0)
-				out_dtype = DT_F32;
-			else if (strcmp(optarg, "f16") == 0)
-				out_dtype = DT_F16;
-			else if (strcmp(optarg, "bf16") == 0)
-				out_dtype = DT_BF16;
-			else
-				uprintf("--dtype: unknown value %s (f32, f16 or bf16)", optarg);
-			break;
+		case 'D': out_dtype = dtypes[estrchoice(optarg, dtype_names, 3, "--dtype")]; break;
 		case 'K': keep_image = 1; break;
 		case 'G': device = optarg; break;
 		case 'P': precision = optarg; break;
