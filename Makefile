@@ -213,10 +213,29 @@ $(EMU): $(EMU_OBJ) $(EMU_CU) $(BUILD)/libvitcap.a
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
--include $(EMU_OBJ:.o=.d) $(EMU_CU:.o=.d)
+# tests/gpu/model_check.c as make CUDA=1 gpu-checks builds it, over the
+# emulated backend: backend_select.c with VITCAP_CUDA, linked ahead of the
+# library so that its CUDA-less copy is not (tests/cuda_emu_model.bats).
+EMU_CHECK := $(BUILD)/tests/emu_model_check
+
+$(BUILD)/emu/backend_select.o: common/backend_select.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DVITCAP_CUDA $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/emu/model_check.o: tests/gpu/model_check.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(EMU_CHECK): $(BUILD)/emu/model_check.o $(BUILD)/emu/backend_select.o $(BUILD)/emu/emu.o \
+		$(EMU_CU) $(BUILD)/libvitcap.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(EMU_OBJ:.o=.d) $(EMU_CU:.o=.d) $(BUILD)/emu/backend_select.d \
+	$(BUILD)/emu/model_check.d
 
 # Tests find the programs through VITCAP_BIN and the reference Python through PY.
-test: $(PROGS) $(UNIT_BINS) $(EMU)
+test: $(PROGS) $(UNIT_BINS) $(EMU) $(EMU_CHECK)
 	VITCAP_BIN=$(CURDIR)/$(BIN) VITCAP_UNIT=$(CURDIR)/$(BUILD)/tests PY=$(PY) \
 		bats --tap tests
 
