@@ -9,28 +9,17 @@ captrain does; a step is forward, backward, clipping to norm 1 and AdamW with
 weight decay on the matrices of linear maps. Prints the median images/s of the
 steps after the first, and the peak resident memory.
 """
-import json
 import os
 import resource
-import struct
 import sys
 import time
 
 import numpy as np
 import torch
-from safetensors.numpy import load
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
-
-
-def records(f):
-    while prefix := f.read(8):
-        header = f.read(struct.unpack("<Q", prefix)[0])
-        entries = json.loads(header)
-        entries.pop("__metadata__", None)
-        size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-        yield load(prefix + header + f.read(size))
+from tsr import records  # noqa: E402
 
 
 def main():
@@ -39,7 +28,7 @@ def main():
     m, _ = ref.load(path)
     images, rows = [], []
     with open(shard, "rb") as f:
-        for a in records(f):
+        for _, a in records(f):
             for row in a["tokens"]:
                 images.append(a["image"])
                 rows.append(row)

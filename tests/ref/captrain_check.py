@@ -17,30 +17,21 @@
 import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.numpy import load, load_file
+from safetensors.numpy import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
+from tsr import records  # noqa: E402
 
 STEP = {"step": int, "epoch": int, "loss": float, "lr": float, "grad_norm": float,
         "images_per_s": float, "tokens_per_s": float, "gflops": float, "time": float}
 VAL = {"step": int, "epoch": int, "val_loss": float, "val_tokens": int}
 TIMINGS = ("images_per_s", "tokens_per_s", "gflops", "time")
-
-
-def records(f):
-    while prefix := f.read(8):
-        header = f.read(struct.unpack("<Q", prefix)[0])
-        entries = json.loads(header)
-        meta = entries.pop("__metadata__", {})
-        size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-        yield meta, load(prefix + header + f.read(size))
 
 
 def check_log(path, steps, vals=None):

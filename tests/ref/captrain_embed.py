@@ -5,27 +5,17 @@ __metadata__.encoder copied from the checkpoint (captrain writes it there).
 
     captrain_embed.py MODEL.safetensors IN.tsr OUT.tsr
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.numpy import load, save
+from safetensors.numpy import save
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
-
-
-def records(f):
-    while prefix := f.read(8):
-        header = f.read(struct.unpack("<Q", prefix)[0])
-        entries = json.loads(header)
-        meta = entries.pop("__metadata__", {})
-        size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-        yield meta, load(prefix + header + f.read(size))
+from tsr import records  # noqa: E402
 
 
 def main():

@@ -15,32 +15,20 @@ one (topk over K x V, finished hypotheses kept per image, stop at K finished).
 Prints one line: items/s over the work alone (loading excluded), the number of
 items, and the process's peak resident memory.
 """
-import json
 import math
 import os
 import resource
-import struct
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
+from tsr import records  # noqa: E402
+from safetensors.torch import load as torch_load  # noqa: E402
 
 PAD, BOS, EOS = 0, 1, 2
-
-
-def records(path):
-    from safetensors.torch import load
-    with open(path, "rb") as f:
-        while prefix := f.read(8):
-            header = f.read(struct.unpack("<Q", prefix)[0])
-            entries = json.loads(header)
-            entries.pop("__metadata__", None)
-            size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-            yield load(prefix + header + f.read(size))
 
 
 class Cached:
@@ -168,7 +156,7 @@ def main():
     what = sys.argv[1]
     m, _ = ref.load(sys.argv[2])
     m.eval()
-    stream = list(records(sys.argv[3]))
+    stream = [t for _, t in records(sys.argv[3], torch_load)]
     B = int(sys.argv[4])
     K = int(sys.argv[5]) if what == "beam" else 1
     threads = int(sys.argv[6 if what == "beam" else 5])

@@ -23,27 +23,21 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model as ref  # noqa: E402
+import tsr  # noqa: E402
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 
 def records(path):
-    """(metadata, {name: tensor}) for each record of the stream at path."""
+    """(metadata, {name: torch tensor}) for each record of the stream at path."""
     from safetensors.torch import load
-    with open(path, "rb") as f:
-        while prefix := f.read(8):
-            header = f.read(struct.unpack("<Q", prefix)[0])
-            entries = json.loads(header)
-            meta = entries.pop("__metadata__", {})
-            size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-            yield meta, load(prefix + header + f.read(size))
+    return tsr.records(path, load)
 
 
 def words(vocab_text):

@@ -14,25 +14,15 @@ import argparse
 import json
 import os
 import re
-import struct
 import sys
 
 import numpy as np
 from PIL import Image
-from safetensors.numpy import load
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tsr import records  # noqa: E402
 
 IMAGE = re.compile(r"\.(jpe?g|png)$", re.I)
-
-
-def records(path):
-    """Yields (metadata, arrays) for each record of a stream file."""
-    with open(path, "rb") as f:
-        while prefix := f.read(8):
-            header = f.read(struct.unpack("<Q", prefix)[0])
-            entries = json.loads(header)
-            meta = entries.pop("__metadata__", {})
-            size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-            yield meta, load(prefix + header + f.read(size))
 
 
 def walk(dirs):

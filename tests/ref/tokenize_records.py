@@ -8,20 +8,19 @@ tests/tokenize.bats.
         row of ids, pads included, one a line
 """
 import json
-import struct
+import os
 import sys
 
 import numpy as np
-from safetensors.numpy import load
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tsr  # noqa: E402
 
 
 def records(f):
-    while prefix := f.read(8):
-        header = f.read(struct.unpack("<Q", prefix)[0])
-        entries = json.loads(header)
-        meta = entries.pop("__metadata__", {})
-        size = max((e["data_offsets"][1] for e in entries.values()), default=0)
-        yield meta, list(entries), load(prefix + header + f.read(size))
+    """(metadata, tensor names in header order, tensors) of each record."""
+    for meta, tensors in tsr.records(f):
+        yield meta, list(tensors), tensors
 
 
 def main():
