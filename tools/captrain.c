@@ -764,8 +764,6 @@ parse_args(int argc, char **argv)
 		O_MIN_LR, O_NO_SHUFFLE, O_PAIRS, O_PRECISION, O_RESUME, O_SAVE_EVERY, O_SEED,
 		O_STEPS, O_STOP_AT, O_THREADS, O_TRAIN, O_VAL, O_WARMUP, O_WD,
 	};
-	static const char *const devices[] = {"cpu", "cuda"}, *const precisions[] = {"fp32",
-	    "bf16"};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"vocab", required_argument, NULL, 'v'},
@@ -809,10 +807,8 @@ parse_args(int argc, char **argv)
 		case O_VAL: opt.val[opt.nval++] = optarg; break;
 		case O_BATCH: opt.batch = estrtonum(optarg, 1, 65536, "--batch"); break;
 		case O_CLIP: opt.clip = estrtod(optarg, 0, 1e30, "--clip"); break;
-		case O_DEVICE: opt.device = devices[estrchoice(optarg, devices, 2, "--device")]; break;
-		case O_PRECISION:
-			opt.precision = precisions[estrchoice(optarg, precisions, 2, "--precision")];
-			break;
+		case O_DEVICE: opt.device = optarg; break;
+		case O_PRECISION: opt.precision = optarg; break;
 		case O_EPOCHS: opt.epochs = estrtonum(optarg, 1, 1L << 40, "--epochs"); break;
 		case O_STEPS: opt.steps = estrtonum(optarg, 1, 1L << 40, "--steps"); break;
 		case O_FROZEN: opt.frozen = 1; break;
@@ -852,23 +848,16 @@ parse_args(int argc, char **argv)
 		uprintf("--frozen-encoder needs the encoder from --init model");
 	if (!isnan(opt.min_lr) && !isnan(opt.lr) && opt.min_lr > opt.lr)
 		uprintf("--min-lr %g is above --lr %g", opt.min_lr, opt.lr);
-	if (opt.precision && strcmp(opt.precision, "bf16") == 0 &&
-	    (!opt.device || strcmp(opt.device, "cuda") != 0))
-		uprintf("--precision bf16 needs --device cuda");
 }
 
 /* The backend of --device and --precision; a rank on GPUs takes the one of its
- * local rank (of those visible, round robin). */
+ * local rank (of those visible, round robin), before the first CUDA call. */
 static void
 pick_backend(void)
 {
-	char err[512];
-
-	if (!opt.device || strcmp(opt.device, "cpu") == 0)
-		return;
-	backend_cuda_select(dist_env_local_rank());
-	if (!(be = backend_get(opt.device, opt.precision, err, sizeof err)))
-		eprintf("--device %s: %s", opt.device, err);
+	if (opt.device && strcmp(opt.device, "cuda") == 0)
+		backend_cuda_select(dist_env_local_rank());
+	be = backend_for_options(opt.device, opt.precision);
 }
 
 int
