@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *argv0 = "vitcap";
 
@@ -19,18 +20,42 @@ setprogname(const char *name)
 	argv0 = slash ? slash + 1 : name;
 }
 
+/*
+ * One write per message: the programs of a pipeline share one stderr, and
+ * a line written in pieces interleaves with a neighbour's (a pipe keeps a
+ * write of up to PIPE_BUF bytes whole).
+ */
 static void
 vwarn(const char *fmt, va_list ap)
 {
-	size_t n = strlen(fmt);
-	int saved = errno;
+	char line[4096];
+	size_t n = strlen(fmt), len;
+	int saved = errno, k;
 
 	fflush(stdout);
-	fprintf(stderr, "%s: ", argv0);
-	vfprintf(stderr, fmt, ap);
-	if (n > 0 && fmt[n - 1] == ':')
-		fprintf(stderr, " %s", strerror(saved));
-	fputc('\n', stderr);
+	k = snprintf(line, sizeof line, "%s: ", argv0);
+	len = k < 0 ? 0 : (size_t)k;
+	if (len < sizeof line) {
+		k = vsnprintf(line + len, sizeof line - len, fmt, ap);
+		len += k < 0 ? 0 : (size_t)k;
+	}
+	if (n > 0 && fmt[n - 1] == ':' && len < sizeof line) {
+		k = snprintf(line + len, sizeof line - len, " %s", strerror(saved));
+		len += k < 0 ? 0 : (size_t)k;
+	}
+	if (len > sizeof line - 2)
+		len = sizeof line - 2;
+	line[len++] = '\n';
+	fflush(stderr);
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(STDERR_FILENO, line + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
 }
 
 void
