@@ -11,7 +11,8 @@
  * are converted once per change, not once per product: each allocation carries
  * a generation that every operation writing into it bumps, and the bf16 copy of
  * an allocation used as a weight is redone when its generation moved on.
- * Everything else (LayerNorm, softmax, attention, AdamW) is fp32 in both.
+ * Attention over many query rows is bf16 products in bf16 too (see "attention
+ * on the tensor cores"). Everything else (LayerNorm, softmax, AdamW) is fp32.
  *
  * The kernels are the simple kind: a thread per element, a warp per row, and
  * for the column sums of the backward (bias, LayerNorm, embeddings) a fixed
@@ -66,7 +67,8 @@ struct region {
 };
 
 /* Scratch that grows to the largest request and stays. */
-enum { SCR_A, SCR_B, SCR_W, SCR_COL, SCR_RED, NSCR };
+enum { SCR_A, SCR_B, SCR_W, SCR_COL, SCR_RED, SCR_Q, SCR_K, SCR_V, SCR_DO, SCR_P, SCR_DS,
+    SCR_O, NSCR };
 
 static struct {
 	int ready;
@@ -387,13 +389,45 @@ heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la, cublasLtMatrixLayo
 	return nres > 0;
 }
 
-/* D (m,n) = op(A) op(B) + beta D [+ bias (m) on every column], column-major as
- * BLAS: A is (m,k), or (k,m) stored when ta; B is (k,n), or (n,k) when tb; ab
- * their type (fp32 or bf16); D fp32, accumulated in fp32. The row-major callers
- * below read their products transposed. */
+/* Strided batches of a product: count products, the i-th on A + i*sa, B + i*sb
+ * and D + i*sd (strides in elements). */
+struct batch {
+	int count;
+	long long sa, sb, sd;
+};
+
+/* The alignment cuBLASLt may assume of every batch's matrix: the pointer's,
+ * and that of the stride's bytes. */
+static uint32_t
+batch_alignment(const void *p, long long stride, size_t elem)
+{
+	uint32_t a = alignment(p), s = alignment((const void *)(uintptr_t)(stride * elem));
+
+	return a < s ? a : s;
+}
+
 static void
-gemm(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int lda,
-    const void *B, int ldb, float *D, int ldd, float beta, const float *bias)
+set_batch(cublasLtMatrixLayout_t l, const struct batch *bt, long long stride)
+{
+	int32_t count = bt->count;
+	int64_t off = stride;
+
+	LT(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+	    sizeof count));
+	LT(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &off,
+	    sizeof off));
+}
+
+/* D (m,n) = alpha op(A) op(B) + beta D [+ bias (m) on every column], column-major
+ * as BLAS: A is (m,k), or (k,m) stored when ta; B is (k,n), or (n,k) when tb; ab
+ * their type (fp32 or bf16); D fp32, accumulated in fp32; bt NULL, or strided
+ * batches (then no bias). The row-major callers below read their products
+ * transposed. Where cuBLASLt has no algorithm, exits, or with may_fail returns
+ * 0 having done nothing. */
+static int
+gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int lda,
+    const void *B, int ldb, float *D, int ldd, float alpha, float beta, const float *bias,
+    const struct batch *bt, int may_fail)
 {
 	cublasLtMatmulDesc_t op;
 	cublasLtMatrixLayout_t la, lb, ld;
@@ -401,30 +435,35 @@ gemm(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int 
 	cublasLtMatmulHeuristicResult_t h;
 	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-	cudaDataType_t bt = CUDA_R_32F;
+	cudaDataType_t bt32 = CUDA_R_32F;
+	const size_t es = ab == CUDA_R_16BF ? 2 : 4;
 	uint64_t ws = g.wsbytes;
 	uint32_t al;
-	float alpha = 1;
 	int found = 0;
 
-	if (m <= 0 || n <= 0)
-		return;
+	if (m <= 0 || n <= 0 || (bt && bt->count <= 0))
+		return 1;
 	LT(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
 	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
 	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
 	LT(cublasLtMatrixLayoutCreate(&la, ab, ta ? k : m, ta ? m : k, lda));
 	LT(cublasLtMatrixLayoutCreate(&lb, ab, tb ? n : k, tb ? k : n, ldb));
 	LT(cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd));
+	if (bt) {
+		set_batch(la, bt, bt->sa);
+		set_batch(lb, bt, bt->sb);
+		set_batch(ld, bt, bt->sd);
+	}
 	LT(cublasLtMatmulPreferenceCreate(&pref));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 	    &ws, sizeof ws));
-	al = alignment(A);
+	al = batch_alignment(A, bt ? bt->sa : 0, es);
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
 	    &al, sizeof al));
-	al = alignment(B);
+	al = batch_alignment(B, bt ? bt->sb : 0, es);
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
 	    &al, sizeof al));
-	al = alignment(D);
+	al = batch_alignment(D, bt ? bt->sd : 0, sizeof(float));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
 	    &al, sizeof al));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
@@ -437,8 +476,8 @@ gemm(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int 
 		    sizeof epi));
 		LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
 		    sizeof bias));
-		LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt,
-		    sizeof bt));
+		LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt32,
+		    sizeof bt32));
 		found = heuristic(op, la, lb, ld, pref, &h);
 		if (!found) {
 			epi = CUBLASLT_EPILOGUE_DEFAULT;
@@ -447,22 +486,32 @@ gemm(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int 
 		}
 	}
 	if (!found) {
-		if (bias) {
+		found = heuristic(op, la, lb, ld, pref, &h);
+		if (!found && !may_fail)
+			eprintf("cublasLt: no algorithm for a %s product of %dx%d by %dx%d",
+			    ab == CUDA_R_16BF ? "bf16" : "fp32", m, k, k, n);
+		if (found && bias) {
 			fill_bias_kernel<<<grid((size_t)m * n), NT, 0, g.stream>>>(D, bias, m, n, ldd);
 			LAUNCHED("fill_bias");
 			beta = 1;
 		}
-		if (!heuristic(op, la, lb, ld, pref, &h))
-			eprintf("cublasLt: no algorithm for a %s product of %dx%d by %dx%d",
-			    ab == CUDA_R_16BF ? "bf16" : "fp32", m, k, k, n);
 	}
-	LT(cublasLtMatmul(g.lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &h.algo, g.ws,
-	    g.wsbytes, g.stream));
+	if (found)
+		LT(cublasLtMatmul(g.lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &h.algo,
+		    g.ws, g.wsbytes, g.stream));
 	LT(cublasLtMatmulPreferenceDestroy(pref));
 	LT(cublasLtMatrixLayoutDestroy(ld));
 	LT(cublasLtMatrixLayoutDestroy(lb));
 	LT(cublasLtMatrixLayoutDestroy(la));
 	LT(cublasLtMatmulDescDestroy(op));
+	return found;
+}
+
+static void
+gemm(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, int lda,
+    const void *B, int ldb, float *D, int ldd, float beta, const float *bias)
+{
+	gemm_ex(ab, ta, tb, m, n, k, A, lda, B, ldb, D, ldd, 1, beta, bias, NULL, 0);
 }
 
 /* dst[c] += sum over rows r of x[r*ld + c] in a fixed order: per chunk of rows,
@@ -1226,6 +1275,236 @@ cu_attention_backward(float *dq, float *dk, float *dv, float *datt, const float 
 	WROTE(dq, dk, dv, datt);
 }
 
+/* ---- attention on the tensor cores (bf16) -------------------------------------------
+ *
+ * The kernels above run on the fp32 cores, at a small fraction of what the
+ * tensor cores do. With bf16, attention over more than a few query rows is
+ * instead batched bf16 products over the (b, h) pairs with fp32 accumulation,
+ * as autocast's math attention: the heads of q, k, v (and dout) are copied to
+ * bf16 (B*NH, T, hs), one product each for the scores (into att), P V, and in
+ * the backward dP, dQ, dK, dV, with the softmax and its backward a warp per row
+ * between them. Decoding's single query rows keep the kernels. P and dS go to
+ * the products as bf16 rows padded to ATT_LD(Tk) (a multiple of 8 elements:
+ * 16-byte rows, the tensor cores' loads). Where cuBLASLt has no algorithm for
+ * a shape, the kernels do it. */
+#define ATT_GEMM_MIN_Q 16
+#define ATT_LD(Tk) (((Tk) + 7) / 8 * 8)
+
+/* out (B*NH, T, hs) = the heads of inp (B, T, ld), head h at columns h*hs, in bf16 */
+__global__ void
+heads_bf16_kernel(__nv_bfloat16 *out, const float *inp, int ld, int T, int NH, int hs,
+    size_t n)
+{
+	FOR_EACH(e, n) {
+		const size_t r = e / hs, bh = r / T;
+		const int d = (int)(e % hs), t = (int)(r % T), h = (int)(bh % NH);
+
+		out[e] = __float2bfloat16(inp[((bh / NH) * T + t) * ld + h * hs + d]);
+	}
+}
+
+/* the heads of out (B, T, ld) = inp (B*NH, T, hs) */
+__global__ void
+unheads_kernel(float *out, const float *inp, int ld, int T, int NH, int hs, size_t n)
+{
+	FOR_EACH(e, n) {
+		const size_t r = e / hs, bh = r / T;
+		const int d = (int)(e % hs), t = (int)(r % T), h = (int)(bh % NH);
+
+		out[((bh / NH) * T + t) * ld + h * hs + d] = inp[e];
+	}
+}
+
+static __nv_bfloat16 *
+heads_bf16(int slot, const float *inp, int ld, int B, int T, int NH, int hs)
+{
+	const size_t n = (size_t)B * NH * T * hs;
+	__nv_bfloat16 *out = (__nv_bfloat16 *)scratch(slot, n * sizeof(__nv_bfloat16));
+
+	heads_bf16_kernel<<<grid(n), NT, 0, g.stream>>>(out, inp, ld, T, NH, hs, n);
+	LAUNCHED("heads_bf16");
+	return out;
+}
+
+static void
+unheads(float *out, const float *inp, int ld, int B, int T, int NH, int hs)
+{
+	const size_t n = (size_t)B * NH * T * hs;
+
+	unheads_kernel<<<grid(n), NT, 0, g.stream>>>(out, inp, ld, T, NH, hs, n);
+	LAUNCHED("unheads");
+}
+
+/* A warp per row of att (rows of Tk, query i = row % Tq): the scaled scores
+ * become the probabilities of the keys query i sees, 0 elsewhere; p16 (rows of
+ * ATT_LD(Tk)) gets them in bf16. */
+__global__ void
+att_softmax_kernel(float *att, __nv_bfloat16 *p16, int rows, int Tq, int Tk, int causal)
+{
+	const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+
+	if (row >= rows)                        /* the whole warp */
+		return;
+	float *a = att + (size_t)row * Tk, mx = -INFINITY, sum = 0, inv;
+	__nv_bfloat16 *p = p16 + (size_t)row * ATT_LD(Tk);
+	const int n = att_visible(row % Tq, Tq, Tk, causal);
+
+	for (int j = lane; j < n; j += 32)
+		mx = fmaxf(mx, a[j]);
+	mx = warp_max(mx);
+	for (int j = lane; j < n; j += 32) {
+		const float e = expf(a[j] - mx);
+
+		a[j] = e;
+		sum += e;
+	}
+	sum = warp_sum(sum);
+	inv = n ? 1.0f / sum : 0.0f;
+	for (int j = lane; j < Tk; j += 32) {
+		const float v = j < n ? a[j] * inv : 0.0f;
+
+		a[j] = v;
+		p[j] = __float2bfloat16(v);
+	}
+}
+
+/* A warp per row: datt, dP, becomes dS = P (dP - sum P dP) * scale; ds16 and
+ * p16 (rows of ATT_LD(Tk)) get dS and P in bf16. */
+__global__ void
+att_softmax_bwd_kernel(float *datt, __nv_bfloat16 *ds16, __nv_bfloat16 *p16,
+    const float *att, int rows, int Tk, float scale)
+{
+	const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+
+	if (row >= rows)                        /* the whole warp */
+		return;
+	const float *a = att + (size_t)row * Tk;
+	float *d = datt + (size_t)row * Tk, s = 0;
+	const size_t o = (size_t)row * ATT_LD(Tk);
+
+	for (int j = lane; j < Tk; j += 32)
+		s += a[j] * d[j];
+	s = warp_sum(s);
+	for (int j = lane; j < Tk; j += 32) {
+		const float ds = a[j] * (d[j] - s) * scale;
+
+		d[j] = ds;
+		ds16[o + j] = __float2bfloat16(ds);
+		p16[o + j] = __float2bfloat16(a[j]);
+	}
+}
+
+#define ROWS_PER_BLOCK 8
+
+static unsigned
+row_blocks(size_t rows)
+{
+	return (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+}
+
+/* whether the products take this attention: rows enough, and heads of whole
+ * 16-byte rows */
+static int
+att_on_products(int B, int Tq, int Tk, int C, int NH)
+{
+	return B >= 1 && Tq >= ATT_GEMM_MIN_Q && Tk >= 1 && (C / NH) % 8 == 0 &&
+	    (size_t)B * NH * Tq * ATT_LD(Tk) < ((size_t)1 << 31);
+}
+
+/* the forward on the products; 0 when cuBLASLt has no algorithm for it */
+static int
+att_products_forward(float *out, float *att, const float *q, const float *k, const float *v,
+    int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
+{
+	const int hs = C / NH, BH = B * NH, lp = ATT_LD(Tk);
+	const size_t rows = (size_t)BH * Tq;
+	const __nv_bfloat16 *qh = heads_bf16(SCR_Q, q, ldq, B, Tq, NH, hs);
+	const __nv_bfloat16 *kh = heads_bf16(SCR_K, k, ldkv, B, Tk, NH, hs);
+	const __nv_bfloat16 *vh = heads_bf16(SCR_V, v, ldkv, B, Tk, NH, hs);
+	__nv_bfloat16 *p16 = (__nv_bfloat16 *)scratch(SCR_P, rows * lp * sizeof(__nv_bfloat16));
+	float *oh = (float *)scratch(SCR_O, rows * hs * sizeof(float));
+	const struct batch s = {BH, (long long)Tk * hs, (long long)Tq * hs, (long long)Tq * Tk};
+	const struct batch o = {BH, (long long)Tk * hs, (long long)Tq * lp, (long long)Tq * hs};
+
+	/* att^T (Tk,Tq) = K (stored (hs,Tk), transposed) Q^T (hs,Tq), scaled */
+	if (!gemm_ex(CUDA_R_16BF, 1, 0, Tk, Tq, hs, kh, hs, qh, hs, att, Tk,
+	    1.0f / sqrtf((float)hs), 0, NULL, &s, 1))
+		return 0;
+	att_softmax_kernel<<<row_blocks(rows), 32 * ROWS_PER_BLOCK, 0, g.stream>>>(att, p16,
+	    (int)rows, Tq, Tk, causal);
+	LAUNCHED("att_softmax");
+	/* O^T (hs,Tq) = V^T (hs,Tk) P^T (Tk,Tq) */
+	if (!gemm_ex(CUDA_R_16BF, 0, 0, hs, Tq, Tk, vh, hs, p16, lp, oh, hs, 1, 0, NULL, &o, 1))
+		return 0;
+	unheads(out, oh, C, B, Tq, NH, hs);
+	return 1;
+}
+
+/* the backward on the products; 0 when cuBLASLt has no algorithm for it */
+static int
+att_products_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
+    const float *q, const float *k, const float *v, const float *att, int ldq, int ldkv,
+    int B, int Tq, int Tk, int C, int NH)
+{
+	const int hs = C / NH, BH = B * NH, lp = ATT_LD(Tk);
+	const size_t rows = (size_t)BH * Tq, nq = rows * hs, nk = (size_t)BH * Tk * hs;
+	const __nv_bfloat16 *qh = heads_bf16(SCR_Q, q, ldq, B, Tq, NH, hs);
+	const __nv_bfloat16 *kh = heads_bf16(SCR_K, k, ldkv, B, Tk, NH, hs);
+	const __nv_bfloat16 *vh = heads_bf16(SCR_V, v, ldkv, B, Tk, NH, hs);
+	const __nv_bfloat16 *doh = heads_bf16(SCR_DO, dout, C, B, Tq, NH, hs);
+	__nv_bfloat16 *p16 = (__nv_bfloat16 *)scratch(SCR_P, rows * lp * sizeof(__nv_bfloat16));
+	__nv_bfloat16 *ds16 = (__nv_bfloat16 *)scratch(SCR_DS, rows * lp * sizeof(__nv_bfloat16));
+	float *dqh = (float *)scratch(SCR_O, (nq + 2 * nk) * sizeof(float));
+	float *dkh = dqh + nq, *dvh = dkh + nk;
+	const long long sq = (long long)Tq * hs, sk = (long long)Tk * hs, sp = (long long)Tq * lp;
+	const struct batch dp = {BH, sk, sq, (long long)Tq * Tk};
+	const struct batch bq = {BH, sk, sp, sq}, bkv = {BH, sq, sp, sk};
+
+	/* dP^T (Tk,Tq) = V (stored (hs,Tk), transposed) dO^T (hs,Tq) */
+	if (!gemm_ex(CUDA_R_16BF, 1, 0, Tk, Tq, hs, vh, hs, doh, hs, datt, Tk, 1, 0, NULL, &dp, 1))
+		return 0;
+	att_softmax_bwd_kernel<<<row_blocks(rows), 32 * ROWS_PER_BLOCK, 0, g.stream>>>(datt,
+	    ds16, p16, att, (int)rows, Tk, 1.0f / sqrtf((float)hs));
+	LAUNCHED("att_softmax_bwd");
+	/* dQ^T (hs,Tq) = K^T (hs,Tk) dS^T (Tk,Tq); dK^T (hs,Tk) = Q^T (hs,Tq) dS
+	 * (Tq,Tk); dV^T (hs,Tk) = dO^T (hs,Tq) P (Tq,Tk) */
+	if (!gemm_ex(CUDA_R_16BF, 0, 0, hs, Tq, Tk, kh, hs, ds16, lp, dqh, hs, 1, 0, NULL, &bq, 1) ||
+	    !gemm_ex(CUDA_R_16BF, 0, 1, hs, Tk, Tq, qh, hs, ds16, lp, dkh, hs, 1, 0, NULL, &bkv, 1) ||
+	    !gemm_ex(CUDA_R_16BF, 0, 1, hs, Tk, Tq, doh, hs, p16, lp, dvh, hs, 1, 0, NULL, &bkv, 1))
+		return 0;
+	unheads(dq, dqh, ldq, B, Tq, NH, hs);
+	unheads(dk, dkh, ldkv, B, Tk, NH, hs);
+	unheads(dv, dvh, ldkv, B, Tk, NH, hs);
+	return 1;
+}
+
+static void
+cu_attention_forward16(float *out, float *att, const float *q, const float *k, const float *v,
+    int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
+{
+	check_heads("attention_forward", C, NH);
+	if (att_on_products(B, Tq, Tk, C, NH) &&
+	    att_products_forward(out, att, q, k, v, ldq, ldkv, B, Tq, Tk, C, NH, causal))
+		WROTE(out, att);
+	else
+		cu_attention_forward(out, att, q, k, v, ldq, ldkv, B, Tq, Tk, C, NH, causal);
+}
+
+static void
+cu_attention_backward16(float *dq, float *dk, float *dv, float *datt, const float *dout,
+    const float *q, const float *k, const float *v, const float *att, int ldq, int ldkv,
+    int B, int Tq, int Tk, int C, int NH)
+{
+	check_heads("attention_backward", C, NH);
+	if (att_on_products(B, Tq, Tk, C, NH) &&
+	    att_products_backward(dq, dk, dv, datt, dout, q, k, v, att, ldq, ldkv, B, Tq, Tk, C,
+	    NH))
+		WROTE(dq, dk, dv, datt);
+	else
+		cu_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, ldq, ldkv, B, Tq, Tk,
+		    C, NH);
+}
+
 /* ---- element-wise ------------------------------------------------------------------ */
 
 #define GELU_K 0.7978845608028654f      /* sqrt(2/pi) */
@@ -1603,8 +1882,6 @@ void cu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, dou
 	.layernorm_backward = cu_layernorm_backward
 
 #define REST_OPS \
-	.attention_forward = cu_attention_forward, \
-	.attention_backward = cu_attention_backward, \
 	.gelu_forward = cu_gelu_forward, \
 	.gelu_backward = cu_gelu_backward, \
 	.residual_forward = cu_residual_forward
@@ -1627,6 +1904,8 @@ extern "C" const struct backend backend_cuda = {
 	COMMON_OPS,
 	.matmul_forward = matmul_forward32,
 	.matmul_backward = matmul_backward32,
+	.attention_forward = cu_attention_forward,
+	.attention_backward = cu_attention_backward,
 	REST_OPS,
 	.classifier_forward = classifier_forward32,
 	.classifier_backward = classifier_backward32,
@@ -1638,6 +1917,8 @@ extern "C" const struct backend backend_cuda_bf16 = {
 	COMMON_OPS,
 	.matmul_forward = matmul_forward16,
 	.matmul_backward = matmul_backward16,
+	.attention_forward = cu_attention_forward16,
+	.attention_backward = cu_attention_backward16,
 	REST_OPS,
 	.classifier_forward = classifier_forward16,
 	.classifier_backward = classifier_backward16,

@@ -901,11 +901,12 @@ run_fp32(const struct shape *s)
 	lab_greedy(64, s->V, 3, s->T - 1);
 }
 
-/* The matrix products in bf16. */
+/* The matrix products in bf16, and attention, which is bf16 products too past a
+ * few query rows (backend_cuda.cu). */
 static void
 run_bf16(const struct shape *s)
 {
-	const int M = s->B * s->N, Md = s->B * s->T, D = s->D;
+	const int M = s->B * s->N, Md = s->B * s->T, D = s->D, Hh = s->H;
 
 	printf("-- %s, bf16\n", s->name);
 	lab_matmul(M, D, 3 * D, 1, 0, 0, 1);
@@ -914,6 +915,9 @@ run_bf16(const struct shape *s)
 	lab_classifier(Md, D, s->V, 0);
 	lab_classifier(Md, D, s->V, 1);
 	lab_weight_view(3, D);
+	lab_attention("encoder", s->B, s->N, s->N, D, Hh, 0, 1);
+	lab_attention("decoder", s->B, s->T, s->T, D, Hh, 1, 1);
+	lab_attention("cross", s->B, s->T, s->N, D, Hh, 0, 1);
 }
 
 int
@@ -985,6 +989,9 @@ main(int argc, char *argv[])
 	printf("-- odd sizes, bf16\n");
 	lab_matmul(37, 45, 29, 1, 1, 0, 1);
 	lab_classifier(37, 45, 37, 1);
+	lab_attention("cross end", 2, 17, 21, 64, 2, 1, 1);     /* causal, Tq < Tk, odd Tk */
+	lab_attention("cross empty", 2, 20, 4, 64, 2, 1, 1);    /* rows that see no key */
+	lab_attention("odd heads", 3, 37, 37, 45, 3, 0, 1);     /* hs = 15: the kernels */
 
 	printf("%d passed, %d failed\n", npass, nfail);
 	if (json) {

@@ -527,6 +527,8 @@ struct emu_lt_layout {
 	cudaDataType_t type;
 	uint64_t rows, cols;
 	int64_t ld;
+	int32_t batch;          /* strided batches: count and offset in elements */
+	int64_t stride;
 };
 
 struct emu_lt_pref {
@@ -607,8 +609,21 @@ cublasStatus_t
 cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType_t type, uint64_t rows,
     uint64_t cols, int64_t ld)
 {
-	*l = new emu_lt_layout{type, rows, cols, ld};
+	*l = new emu_lt_layout{type, rows, cols, ld, 1, 0};
 	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t
+cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t l, cublasLtMatrixLayoutAttribute_t a,
+    const void *buf, size_t size)
+{
+	switch (a) {
+	case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return set(&l->batch, buf, size, "BATCH_COUNT");
+	case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET:
+		return set(&l->stride, buf, size, "STRIDED_BATCH_OFFSET");
+	}
+	problem("cublasLtMatrixLayoutSetAttribute: attribute %d not emulated", (int)a);
+	return CUBLAS_STATUS_NOT_SUPPORTED;
 }
 
 cublasStatus_t
@@ -701,11 +716,23 @@ check_matrix(const char *name, const void *p, const emu_lt_layout *l, uint32_t a
 		problem("%s: the leading dimension is less than the rows", what);
 		return 0;
 	}
-	if ((uintptr_t)p % align) {
-		problem("%s: at %p, not aligned to the %u bytes promised", what, p, align);
+	if (l->batch < 1 || (l->batch > 1 && l->stride < 0)) {
+		problem("%s: %d batches %lld apart", what, (int)l->batch, (long long)l->stride);
 		return 0;
 	}
-	return emu_check_device(p, ((l->cols - 1) * l->ld + l->rows) * type_size(l->type), what);
+	for (int32_t i = 0; i < l->batch; i++) {
+		const char *q = (const char *)p + i * l->stride * type_size(l->type);
+
+		if ((uintptr_t)q % align) {
+			problem("%s: batch %d at %p, not aligned to the %u bytes promised", what,
+			    (int)i, (const void *)q, align);
+			return 0;
+		}
+		if (!emu_check_device(q, ((l->cols - 1) * l->ld + l->rows) * type_size(l->type),
+		    what))
+			return 0;
+	}
+	return 1;
 }
 
 cublasStatus_t
@@ -744,6 +771,13 @@ cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const void *alpha_p,
 		    (unsigned long long)m, (unsigned long long)n);
 		return CUBLAS_STATUS_INVALID_VALUE;
 	}
+	if (la->batch != ld->batch || lb->batch != ld->batch || lc->batch != ld->batch ||
+	    lc->stride != ld->stride || (bias && ld->batch > 1)) {
+		problem("cublasLtMatmul: batches of A %d, B %d, C %d, D %d (C and D %lld and %lld "
+		    "apart)%s", (int)la->batch, (int)lb->batch, (int)lc->batch, (int)ld->batch,
+		    (long long)lc->stride, (long long)ld->stride, bias ? " with a bias" : "");
+		return CUBLAS_STATUS_NOT_SUPPORTED;
+	}
 	if (C != D) {
 		problem("cublasLtMatmul: C and D apart (the backend accumulates in place)");
 		return CUBLAS_STATUS_NOT_SUPPORTED;
@@ -761,19 +795,26 @@ cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const void *alpha_p,
 		    (unsigned long long)m);
 		return CUBLAS_STATUS_INVALID_VALUE;
 	}
-	for (uint64_t j = 0; j < n; j++)
-		for (uint64_t i = 0; i < m; i++) {
-			double s = 0;
+	for (int32_t t = 0; t < ld->batch; t++) {
+		const size_t oa = t * la->stride, ob = t * lb->stride;
+		float *dt = d + t * ld->stride;
 
-			for (uint64_t p = 0; p < k; p++)
-				s += element(A, la->type, op->ta ? p + i * la->ld : i + p * la->ld) *
-				    element(B, lb->type, op->tb ? j + p * lb->ld : p + j * lb->ld);
-			s *= alpha;
-			if (beta != 0)
-				s += (double)beta * d[i + j * ld->ld];
-			if (bias)
-				s += ((const float *)op->bias)[i];
-			d[i + j * ld->ld] = (float)s;
-		}
+		for (uint64_t j = 0; j < n; j++)
+			for (uint64_t i = 0; i < m; i++) {
+				double s = 0;
+
+				for (uint64_t p = 0; p < k; p++)
+					s += element(A, la->type,
+					    oa + (op->ta ? p + i * la->ld : i + p * la->ld)) *
+					    element(B, lb->type,
+					    ob + (op->tb ? j + p * lb->ld : p + j * lb->ld));
+				s *= alpha;
+				if (beta != 0)
+					s += (double)beta * dt[i + j * ld->ld];
+				if (bias)
+					s += ((const float *)op->bias)[i];
+				dt[i + j * ld->ld] = (float)s;
+			}
+	}
 	return CUBLAS_STATUS_SUCCESS;
 }

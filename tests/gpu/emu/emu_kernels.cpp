@@ -685,6 +685,18 @@ run_attention(void)
 	attention("tiny cross", 1, 24, 64, 192, 6, 0, 0);
 	attention_decode(3, 192, 6, 5);
 	attention_decode(5, 24, 3, 0);
+	/* bf16: batched bf16 products from ATT_GEMM_MIN_Q query rows on, for
+	 * heads of whole 16-byte rows (backend_cuda.cu); else the kernels */
+	gpu = &backend_cuda_bf16;
+	prec = "bf16";
+	tol = TOL16;
+	attention("tiny encoder", 2, 64, 64, 192, 6, 0, 1);
+	attention("tiny decoder", 1, 24, 24, 192, 6, 1, 1);
+	attention("tiny cross", 2, 24, 64, 192, 6, 0, 0);
+	attention("cross end", 2, 17, 21, 64, 2, 1, 0);         /* causal, Tq < Tk, odd Tk */
+	attention("cross empty", 2, 20, 4, 64, 2, 1, 0);        /* rows that see no key */
+	attention("odd heads", 3, 37, 37, 45, 3, 0, 1);         /* hs = 15: the kernels */
+	attention_decode(3, 192, 6, 5);                         /* one row: the kernels */
 }
 
 static void
