@@ -376,17 +376,50 @@ fill_bias_kernel(float *D, const float *bias, int m, int n, int ld)
 		D[(e / m) * ld + e % m] = bias[e % m];
 }
 
-static int
-heuristic(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
-    cublasLtMatrixLayout_t ld, cublasLtMatmulPreference_t pref,
-    cublasLtMatmulHeuristicResult_t *h)
-{
-	int nres = 0;
+/* What cuBLASLt's heuristic is asked: a product's types, shape, leading
+ * dimensions, batches, the alignments promised and the epilogue; without
+ * padding, so that memcmp compares it. */
+struct algo_key {
+	long long sa, sb, sd;
+	int ab, ta, tb, m, n, k, lda, ldb, ldd, count, epi;
+	uint32_t al[3];
+};
+static_assert(sizeof(struct algo_key) == 3 * 8 + 14 * 4, "struct algo_key has padding");
 
-	if (cublasLtMatmulAlgoGetHeuristic(g.lt, op, la, lb, ld, ld, pref, 1, h, &nres) !=
-	    CUBLAS_STATUS_SUCCESS)
-		return 0;
-	return nres > 0;
+/* The heuristic takes tens of microseconds a call, longer than a decoding
+ * step's products take on the GPU, and a training step asks the same few
+ * dozen questions every time: its answers (no algorithm included) are kept,
+ * ALGO_CACHE of them, the oldest replaced first. */
+#define ALGO_CACHE 256
+
+static struct {
+	struct algo_key key;
+	int found;
+	cublasLtMatmulAlgo_t algo;
+} algos[ALGO_CACHE];
+static int nalgos, nextalgo;
+
+static int
+heuristic(const struct algo_key *key, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
+    cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld, cublasLtMatmulPreference_t pref,
+    cublasLtMatmulAlgo_t *algo)
+{
+	cublasLtMatmulHeuristicResult_t h;
+	int i, nres = 0, found;
+
+	for (i = 0; i < nalgos; i++)
+		if (!memcmp(&algos[i].key, key, sizeof *key)) {
+			*algo = algos[i].algo;
+			return algos[i].found;
+		}
+	found = cublasLtMatmulAlgoGetHeuristic(g.lt, op, la, lb, ld, ld, pref, 1, &h, &nres) ==
+	    CUBLAS_STATUS_SUCCESS && nres > 0;
+	i = nalgos < ALGO_CACHE ? nalgos++ : nextalgo++ % ALGO_CACHE;
+	algos[i].key = *key;
+	algos[i].found = found;
+	if (found)
+		algos[i].algo = *algo = h.algo;
+	return found;
 }
 
 /* Strided batches of a product: count products, the i-th on A + i*sa, B + i*sb
@@ -432,17 +465,21 @@ gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, i
 	cublasLtMatmulDesc_t op;
 	cublasLtMatrixLayout_t la, lb, ld;
 	cublasLtMatmulPreference_t pref;
-	cublasLtMatmulHeuristicResult_t h;
+	cublasLtMatmulAlgo_t algo;
+	struct algo_key key;
 	cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
 	cudaDataType_t bt32 = CUDA_R_32F;
 	const size_t es = ab == CUDA_R_16BF ? 2 : 4;
 	uint64_t ws = g.wsbytes;
-	uint32_t al;
 	int found = 0;
 
 	if (m <= 0 || n <= 0 || (bt && bt->count <= 0))
 		return 1;
+	key = (struct algo_key){bt ? bt->sa : 0, bt ? bt->sb : 0, bt ? bt->sd : 0, (int)ab, ta,
+	    tb, m, n, k, lda, ldb, ldd, bt ? bt->count : 0, CUBLASLT_EPILOGUE_DEFAULT,
+	    {batch_alignment(A, bt ? bt->sa : 0, es), batch_alignment(B, bt ? bt->sb : 0, es),
+	    batch_alignment(D, bt ? bt->sd : 0, sizeof(float))}};
 	LT(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
 	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
 	LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
@@ -457,17 +494,14 @@ gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, i
 	LT(cublasLtMatmulPreferenceCreate(&pref));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
 	    &ws, sizeof ws));
-	al = batch_alignment(A, bt ? bt->sa : 0, es);
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-	    &al, sizeof al));
-	al = batch_alignment(B, bt ? bt->sb : 0, es);
+	    &key.al[0], sizeof key.al[0]));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-	    &al, sizeof al));
-	al = batch_alignment(D, bt ? bt->sd : 0, sizeof(float));
+	    &key.al[1], sizeof key.al[1]));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-	    &al, sizeof al));
+	    &key.al[2], sizeof key.al[2]));
 	LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-	    &al, sizeof al));
+	    &key.al[2], sizeof key.al[2]));
 	/* the bias in the epilogue, where cuBLASLt has a kernel for it (an
 	 * unaligned bias has none); else the bias first and the product added, as
 	 * the CPU does it */
@@ -478,15 +512,16 @@ gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, i
 		    sizeof bias));
 		LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt32,
 		    sizeof bt32));
-		found = heuristic(op, la, lb, ld, pref, &h);
+		key.epi = epi;
+		found = heuristic(&key, op, la, lb, ld, pref, &algo);
 		if (!found) {
-			epi = CUBLASLT_EPILOGUE_DEFAULT;
+			key.epi = epi = CUBLASLT_EPILOGUE_DEFAULT;
 			LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
 			    sizeof epi));
 		}
 	}
 	if (!found) {
-		found = heuristic(op, la, lb, ld, pref, &h);
+		found = heuristic(&key, op, la, lb, ld, pref, &algo);
 		if (!found && !may_fail)
 			eprintf("cublasLt: no algorithm for a %s product of %dx%d by %dx%d",
 			    ab == CUDA_R_16BF ? "bf16" : "fp32", m, k, k, n);
@@ -497,7 +532,7 @@ gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, i
 		}
 	}
 	if (found)
-		LT(cublasLtMatmul(g.lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &h.algo,
+		LT(cublasLtMatmul(g.lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &algo,
 		    g.ws, g.wsbytes, g.stream));
 	LT(cublasLtMatmulPreferenceDestroy(pref));
 	LT(cublasLtMatrixLayoutDestroy(ld));

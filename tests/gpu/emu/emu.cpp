@@ -509,6 +509,7 @@ out:
 /* ---- cuBLASLt --------------------------------------------------------------------- */
 
 int emu_lt_no_bias_epilogue;
+long emu_lt_heuristics;
 
 struct emu_lt {
 	int unused;
@@ -673,6 +674,7 @@ cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t op,
     cublasLtMatrixLayout_t, cublasLtMatmulPreference_t pref, int requested,
     cublasLtMatmulHeuristicResult_t *results, int *nresults)
 {
+	emu_lt_heuristics++;
 	*nresults = 0;
 	if (!h || requested < 1)
 		return CUBLAS_STATUS_INVALID_VALUE;

@@ -355,5 +355,7 @@ const char *emu_kernel(int i, const char **file);
 /* 1 to make the emulated cublasLtMatmulAlgoGetHeuristic find no kernel with a
  * bias epilogue, as cuBLASLt may, to take the backend's other way */
 extern int emu_lt_no_bias_epilogue;
+/* how many times cublasLtMatmulAlgoGetHeuristic was called */
+extern long emu_lt_heuristics;
 
 #endif
