@@ -51,6 +51,7 @@ few_queries(float *ob, float *a, const float *qb, const float *kb, const float *
 	}
 }
 
+VEC_CLONES
 void
 attention_forward(float *out, float *att, const float *q, const float *k,
     const float *v, int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
@@ -96,6 +97,7 @@ attention_forward(float *out, float *att, const float *q, const float *k,
 	}
 }
 
+VEC_CLONES
 void
 attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout,
     const float *q, const float *k, const float *v, const float *att,

@@ -13,6 +13,7 @@
 #define COLBLOCK 32
 
 /* dsum[c] += sum over rows r of x[r*ld + c], for c in [0, C). */
+VEC_CLONES
 static void
 colsum_accumulate(float *dsum, const float *x, int M, int C, int ld)
 {
@@ -172,6 +173,7 @@ embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
 	}
 }
 
+VEC_CLONES
 void
 layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     const float *w, const float *b, int M, int C, float eps)
@@ -203,6 +205,7 @@ layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 	}
 }
 
+VEC_CLONES
 void
 layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
     const float *inp, const float *w, const float *mean, const float *rstd, int M, int C)
@@ -291,6 +294,7 @@ matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
 /* The tanh form, 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), with
  * tanh(u) = sign(u) (1 - a) / (1 + a), a = e^-2|u| in (0, 1]: vectorised, and
  * 1 - tanh^2 = 4a / (1 + a)^2 without cancellation. */
+VEC_CLONES
 void
 gelu_forward(float *out, const float *inp, size_t n, int exact)
 {
@@ -311,6 +315,7 @@ gelu_forward(float *out, const float *inp, size_t n, int exact)
 	}
 }
 
+VEC_CLONES
 void
 gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int exact)
 {
@@ -339,6 +344,7 @@ gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int ex
 	}
 }
 
+VEC_CLONES
 void
 residual_forward(float *out, const float *a, const float *b, size_t n)
 {
@@ -349,6 +355,7 @@ residual_forward(float *out, const float *a, const float *b, size_t n)
 		out[i] = a[i] + b[i];
 }
 
+VEC_CLONES
 void
 classifier_forward(float *logits, float *losses, const float *inp, const float *wte,
     const int32_t *targets, int M, int C, int V)
@@ -383,6 +390,7 @@ classifier_forward(float *logits, float *losses, const float *inp, const float *
 	}
 }
 
+VEC_CLONES
 void
 classifier_backward(float *dinp, float *dwte, float *probs, const float *inp,
     const float *wte, const int32_t *targets, float scale, int M, int C, int V)
@@ -426,6 +434,7 @@ gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int 
 		    C * sizeof(float));
 }
 
+VEC_CLONES
 double
 logsumexp(const float *z, int V)
 {
@@ -444,6 +453,7 @@ logsumexp(const float *z, int V)
 #define MAXCHUNK 256
 #define MINCHUNK 4096
 
+VEC_CLONES
 static double
 vec_reduce(const float *x, size_t n, int squares)
 {
@@ -482,6 +492,7 @@ vec_sumsq(const float *x, size_t n)
 	return vec_reduce(x, n, 1);
 }
 
+VEC_CLONES
 void
 vec_scale(float *x, size_t n, float s)
 {
