@@ -1,10 +1,12 @@
 /* adamw.c: the AdamW update on the CPU. */
 #include "adamw.h"
+#include "vecmath.h"
 
 #include <math.h>
 
 /* The operations and their order follow torch/optim/adamw.py (_single_tensor_adamw):
  * scalars in double, cast to float where PyTorch applies them to float tensors. */
+VEC_CLONES
 void
 adamw_update(float *p, const float *g, float *m, float *v, size_t n, double lr,
     double beta1, double beta2, double eps, double wd, long step)
@@ -17,7 +19,7 @@ adamw_update(float *p, const float *g, float *m, float *v, size_t n, double lr,
 	const float feps = (float)eps;
 	long i;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
 	for (i = 0; i < (long)n; i++) {
 		float denom;
 
