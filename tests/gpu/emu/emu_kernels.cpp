@@ -699,6 +699,7 @@ run_attention(void)
 	prec = "bf16";
 	tol = TOL16;
 	attention("tiny encoder", 2, 64, 64, 192, 6, 0, 1);
+	attention("base encoder", 1, 197, 197, 768, 12, 0, 1);  /* 196 patches + class */
 	attention("tiny decoder", 1, 24, 24, 192, 6, 1, 1);
 	attention("tiny cross", 2, 24, 64, 192, 6, 0, 0);
 	attention("cross end", 2, 17, 21, 64, 2, 1, 0);         /* causal, Tq < Tk, odd Tk */
