@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <utility>
 
 extern "C" {
 #include "backend.h"
@@ -96,6 +99,115 @@ init(void)
 	CK(cudaMalloc(&g.ws, g.wsbytes));
 	g.ready = 1;
 }
+
+/* ---- VITCAP_CUDA_PROFILE ----------------------------------------------------------
+ *
+ * Where a run's GPU time goes, for the work on its speed: with the variable set
+ * (not to 0), every operation waits for the GPU before it starts and again
+ * before it returns, and at the process's exit the time of each, less that of
+ * the parts timed inside it (the bf16 copies, the cuBLASLt products), goes to
+ * stderr, most first. The waits slow the run: its times are for comparing the
+ * operations, not for its speed. */
+#define PROF_NAMES 64
+#define PROF_DEPTH 8
+
+static struct {
+	int on;                         /* -1 not yet read from the environment */
+	int n, depth;
+	struct {
+		const char *name;
+		long calls;
+		double self;
+	} op[PROF_NAMES];
+	double child[PROF_DEPTH];
+} prof = {-1, 0, 0, {}, {}};
+
+static double
+prof_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+prof_report(void)
+{
+	double total = 0;
+	int i, j;
+
+	for (i = 0; i < prof.n; i++)
+		total += prof.op[i].self;
+	fprintf(stderr, "%s: VITCAP_CUDA_PROFILE: %.1f ms in %s's operations, each waited "
+	    "for:\n", argv0, total * 1e3, argv0);
+	for (i = 0; i < prof.n; i++) {
+		int best = i;
+
+		for (j = i + 1; j < prof.n; j++)
+			if (prof.op[j].self > prof.op[best].self)
+				best = j;
+		std::swap(prof.op[i], prof.op[best]);
+		fprintf(stderr, "%s:   %-26s %8ld calls %11.3f ms %5.1f%%\n", argv0,
+		    prof.op[i].name, prof.op[i].calls, prof.op[i].self * 1e3,
+		    total > 0 ? 100 * prof.op[i].self / total : 0.0);
+	}
+}
+
+static int
+profiling(void)
+{
+	if (prof.on < 0) {
+		const char *e = getenv("VITCAP_CUDA_PROFILE");
+
+		prof.on = e && *e && strcmp(e, "0") != 0;
+		if (prof.on)
+			atexit(prof_report);
+	}
+	return prof.on;
+}
+
+/* PROFILE(name) at the top of an operation times the rest of its block */
+struct prof_scope {
+	const char *name;
+	double t0;
+	int on;
+
+	explicit prof_scope(const char *n) : name(n), t0(0), on(profiling() && prof.depth <
+	    PROF_DEPTH)
+	{
+		if (!on)
+			return;
+		init();
+		CK(cudaStreamSynchronize(g.stream));
+		prof.child[prof.depth++] = 0;
+		t0 = prof_now();
+	}
+
+	~prof_scope()
+	{
+		double dt;
+		int i;
+
+		if (!on)
+			return;
+		CK(cudaStreamSynchronize(g.stream));
+		dt = prof_now() - t0;
+		prof.depth--;
+		for (i = 0; i < prof.n && strcmp(prof.op[i].name, name); i++)
+			;
+		if (i == prof.n && prof.n < PROF_NAMES)
+			prof.op[prof.n++] = {name, 0, 0};
+		if (i < prof.n) {
+			prof.op[i].calls++;
+			prof.op[i].self += dt - prof.child[prof.depth];
+		}
+		if (prof.depth > 0)
+			prof.child[prof.depth - 1] += dt;
+	}
+};
+
+#define PROFILE(name) prof_scope prof_scope_(name)
 
 static void *
 scratch(int slot, size_t bytes)
@@ -255,6 +367,8 @@ cu_free(void *p)
 static void
 cu_upload(void *dst, const void *host, size_t bytes)
 {
+	PROFILE("upload");
+
 	if (!bytes)
 		return;
 	/* The caller may free or reuse host as soon as this returns (model.c
@@ -270,6 +384,8 @@ cu_upload(void *dst, const void *host, size_t bytes)
 static void
 cu_download(void *host, const void *src, size_t bytes)
 {
+	PROFILE("download");
+
 	if (!bytes)
 		return;
 	CK(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, g.stream));
@@ -279,6 +395,8 @@ cu_download(void *host, const void *src, size_t bytes)
 static void
 cu_zero(void *p, size_t bytes)
 {
+	PROFILE("zero");
+
 	if (!bytes)
 		return;
 	CK(cudaMemsetAsync(p, 0, bytes, g.stream));
@@ -318,6 +436,8 @@ to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n)
 static __nv_bfloat16 *
 convert(__nv_bfloat16 *out, const float *in, size_t n)
 {
+	PROFILE("to bf16");
+
 	to_bf16_kernel<<<grid(n), NT, 0, g.stream>>>(out, in, n);
 	LAUNCHED("to_bf16");
 	return out;
@@ -462,6 +582,8 @@ gemm_ex(cudaDataType_t ab, int ta, int tb, int m, int n, int k, const void *A, i
     const void *B, int ldb, float *D, int ldd, float alpha, float beta, const float *bias,
     const struct batch *bt, int may_fail)
 {
+	PROFILE("cuBLASLt product");
+
 	cublasLtMatmulDesc_t op;
 	cublasLtMatrixLayout_t la, lb, ld;
 	cublasLtMatmulPreference_t pref;
@@ -628,6 +750,8 @@ static void
 matmul_fwd(int bf16, float *out, const float *inp, const float *w, const float *bias,
     int M, int C, int OC)
 {
+	PROFILE("matmul_forward");
+
 	if (bf16)
 		gemm(CUDA_R_16BF, 1, 0, OC, M, C, weight_bf16(w, (size_t)OC * C), C,
 		    act_bf16(SCR_A, inp, (size_t)M * C), C, out, OC, 0, bias);
@@ -643,6 +767,8 @@ static void
 matmul_bwd(int bf16, float *dinp, float *dw, float *dbias, const float *dout,
     const float *inp, const float *w, int M, int C, int OC, int accumulate)
 {
+	PROFILE("matmul_backward");
+
 	if (bf16) {
 		const __nv_bfloat16 *d16 = act_bf16(SCR_B, dout, (size_t)M * OC);
 
@@ -716,6 +842,8 @@ static void
 cu_im2col_forward(float *cols, const uint8_t *img, const float mean[3], const float std[3],
     int B, int H, int W, int P)
 {
+	PROFILE("im2col_forward");
+
 	struct norm nm;
 	size_t n = (size_t)B * (H / P) * (W / P) * 3 * P * P;
 
@@ -745,6 +873,8 @@ static void
 cu_vit_embed_forward(float *out, const float *patches, const float *cls, const float *pos,
     int B, int Np, int C)
 {
+	PROFILE("vit_embed_forward");
+
 	size_t n = (size_t)B * (Np + (cls != NULL)) * C;
 
 	vit_embed_fwd_kernel<<<grid(n), NT, 0, g.stream>>>(out, patches, cls, pos, B, Np, C);
@@ -789,6 +919,8 @@ static void
 cu_vit_embed_backward(float *dpatches, float *dcls, float *dpos, const float *dout, int B,
     int Np, int C)
 {
+	PROFILE("vit_embed_backward");
+
 	const int off = dcls != NULL, N = Np + off;
 
 	vit_embed_bwd_patches_kernel<<<grid((size_t)B * Np * C), NT, 0, g.stream>>>(dpatches,
@@ -816,6 +948,8 @@ static void
 cu_embed_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, int B,
     int T, int C)
 {
+	PROFILE("embed_forward");
+
 	size_t n = (size_t)B * T * C;
 
 	embed_fwd_kernel<<<grid(n), NT, 0, g.stream>>>(out, ids, wte, wpe, B, T, C);
@@ -861,6 +995,8 @@ static void
 cu_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int B,
     int T, int C)
 {
+	PROFILE("embed_backward");
+
 	embed_bwd_wte_kernel<<<dim3((C + 127) / 128, EMB_BUCKETS), 128, 0, g.stream>>>(dwte,
 	    dout, ids, B * T, C);
 	LAUNCHED("embed_backward wte");
@@ -904,6 +1040,8 @@ static void
 cu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
     const float *b, int M, int C, float eps)
 {
+	PROFILE("layernorm_forward");
+
 	if (M < 1)
 		return;
 	layernorm_fwd_kernel<<<(M + 7) / 8, 256, 0, g.stream>>>(out, mean, rstd, inp, w, b, M,
@@ -979,6 +1117,8 @@ static void
 cu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
     const float *w, const float *mean, const float *rstd, int M, int C)
 {
+	PROFILE("layernorm_backward");
+
 	int nchunks, rows = chunk_rows(M, &nchunks);
 	float *pw, *pb;
 
@@ -1192,6 +1332,8 @@ static void
 cu_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
     int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
 {
+	PROFILE("attention_forward");
+
 	const int hs = C / NH;
 	unsigned blocks, threads;
 
@@ -1293,6 +1435,8 @@ cu_attention_backward(float *dq, float *dk, float *dv, float *datt, const float 
     const float *q, const float *k, const float *v, const float *att, int ldq, int ldkv,
     int B, int Tq, int Tk, int C, int NH)
 {
+	PROFILE("attention_backward");
+
 	const int hs = C / NH;
 	unsigned blocks, threads;
 
@@ -1353,6 +1497,8 @@ unheads_kernel(float *out, const float *inp, int ld, int T, int NH, int hs, size
 static __nv_bfloat16 *
 heads_bf16(int slot, const float *inp, int ld, int B, int T, int NH, int hs)
 {
+	PROFILE("to bf16 heads");
+
 	const size_t n = (size_t)B * NH * T * hs;
 	__nv_bfloat16 *out = (__nv_bfloat16 *)scratch(slot, n * sizeof(__nv_bfloat16));
 
@@ -1451,6 +1597,8 @@ static int
 att_products_forward(float *out, float *att, const float *q, const float *k, const float *v,
     int ldq, int ldkv, int B, int Tq, int Tk, int C, int NH, int causal)
 {
+	PROFILE("attention_forward");
+
 	const int hs = C / NH, BH = B * NH, lp = ATT_LD(Tk);
 	const size_t rows = (size_t)BH * Tq;
 	const __nv_bfloat16 *qh = heads_bf16(SCR_Q, q, ldq, B, Tq, NH, hs);
@@ -1481,6 +1629,8 @@ att_products_backward(float *dq, float *dk, float *dv, float *datt, const float 
     const float *q, const float *k, const float *v, const float *att, int ldq, int ldkv,
     int B, int Tq, int Tk, int C, int NH)
 {
+	PROFILE("attention_backward");
+
 	const int hs = C / NH, BH = B * NH, lp = ATT_LD(Tk);
 	const size_t rows = (size_t)BH * Tq, nq = rows * hs, nk = (size_t)BH * Tk * hs;
 	const __nv_bfloat16 *qh = heads_bf16(SCR_Q, q, ldq, B, Tq, NH, hs);
@@ -1590,6 +1740,8 @@ gelu_bwd_kernel(float *dinp, const float *inp, const float *dout, size_t n, int 
 static void
 cu_gelu_forward(float *out, const float *inp, size_t n, int exact)
 {
+	PROFILE("gelu_forward");
+
 	gelu_fwd_kernel<<<grid(n), NT, 0, g.stream>>>(out, inp, n, exact);
 	LAUNCHED("gelu_forward");
 	WROTE(out);
@@ -1598,6 +1750,8 @@ cu_gelu_forward(float *out, const float *inp, size_t n, int exact)
 static void
 cu_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int exact)
 {
+	PROFILE("gelu_backward");
+
 	gelu_bwd_kernel<<<grid(n), NT, 0, g.stream>>>(dinp, inp, dout, n, exact);
 	LAUNCHED("gelu_backward");
 	WROTE(dinp);
@@ -1613,6 +1767,8 @@ residual_kernel(float *out, const float *a, const float *b, size_t n)
 static void
 cu_residual_forward(float *out, const float *a, const float *b, size_t n)
 {
+	PROFILE("residual_forward");
+
 	residual_kernel<<<grid(n), NT, 0, g.stream>>>(out, a, b, n);
 	LAUNCHED("residual_forward");
 	WROTE(out);
@@ -1656,6 +1812,8 @@ static void
 classifier_fwd(int bf16, float *logits, float *losses, const float *inp, const float *wte,
     const int32_t *targets, int M, int C, int V)
 {
+	PROFILE("classifier_forward");
+
 	matmul_fwd(bf16, logits, inp, wte, NULL, M, C, V);
 	if (!targets || M < 1)
 		return;
@@ -1682,6 +1840,8 @@ static void
 classifier_bwd(int bf16, float *dinp, float *dwte, float *probs, const float *inp,
     const float *wte, const int32_t *targets, float scale, int M, int C, int V)
 {
+	PROFILE("classifier_backward");
+
 	dlogits_kernel<<<grid((size_t)M * V), NT, 0, g.stream>>>(probs, targets, scale, M, V);
 	LAUNCHED("classifier_backward dlogits");
 	WROTE(probs);
@@ -1728,6 +1888,8 @@ gather_position_kernel(float *out, const float *inp, int B, int T, int C, int t)
 static void
 cu_gather_position(float *out, const float *inp, int B, int T, int C, int t)
 {
+	PROFILE("gather_position");
+
 	gather_position_kernel<<<grid((size_t)B * C), NT, 0, g.stream>>>(out, inp, B, T, C, t);
 	LAUNCHED("gather_position");
 	WROTE(out);
@@ -1748,6 +1910,8 @@ gather_rows_kernel(float *out, const float *inp, const int32_t *idx, int K, int 
 static void
 cu_gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B, int C)
 {
+	PROFILE("gather_rows");
+
 	gather_rows_kernel<<<grid((size_t)K * B * C), NT, 0, g.stream>>>(out, inp, idx, K, B, C);
 	LAUNCHED("gather_rows");
 	WROTE(out);
@@ -1793,12 +1957,16 @@ reduce(const float *x, size_t n, int squares)
 static double
 cu_sum(const float *x, size_t n)
 {
+	PROFILE("sum");
+
 	return reduce(x, n, 0);
 }
 
 static double
 cu_sumsq(const float *x, size_t n)
 {
+	PROFILE("sumsq");
+
 	return reduce(x, n, 1);
 }
 
@@ -1812,6 +1980,8 @@ scale_kernel(float *x, size_t n, float s)
 static void
 cu_scale(float *x, size_t n, float s)
 {
+	PROFILE("scale");
+
 	if (n == 0)
 		return;
 	scale_kernel<<<grid(n), NT, 0, g.stream>>>(x, n, s);
@@ -1844,6 +2014,8 @@ static void
 cu_adamw(float *p, const float *gr, float *m, float *v, size_t n, double lr, double beta1,
     double beta2, double eps, double wd, long step)
 {
+	PROFILE("adamw");
+
 	struct adamw_k k;
 
 	if (n == 0)

@@ -14,10 +14,12 @@ setup_file() {
 	local d=$BATS_FILE_TMPDIR p
 	printf '%s\n' '{"image": 32, "patch": 8, "dim": 192, "heads": 6, "enc_layers": 2,' \
 		'"dec_layers": 2, "dec_len": 12}' > "$d/model.json"
-	# the two at once: about 15 s and 20 s one after the other
+	# the two at once: about 15 s and 20 s one after the other; bf16's with
+	# VITCAP_CUDA_PROFILE, which only waits, so its numbers stay as they are
 	for p in fp32 bf16; do
 		{
-			"$VITCAP_UNIT/emu_model_check" -g -s 3 "$d/model.json" "$p" 2 > "$d/$p.json" \
+			VITCAP_CUDA_PROFILE=$([ "$p" = bf16 ] && echo 1 || echo 0) \
+				"$VITCAP_UNIT/emu_model_check" -g -s 3 "$d/model.json" "$p" 2 > "$d/$p.json" \
 				2> "$d/$p.err"
 			echo $? > "$d/$p.status"
 		} &
@@ -49,6 +51,20 @@ check() {
 @test "cuda_emu_model: bf16 forward, backward, AdamW steps, greedy decoding" {
 	check bf16
 	grep -q '"greedy_rows_differ":0,' "$BATS_FILE_TMPDIR/bf16.json"
+}
+
+@test "cuda_emu_model: VITCAP_CUDA_PROFILE: each operation's time at exit, most first; not with 0" {
+	local e=$BATS_FILE_TMPDIR/bf16.err op
+	run grep -c VITCAP_CUDA_PROFILE "$BATS_FILE_TMPDIR/fp32.err"
+	[ "$output" = 0 ]
+	grep -q "^model_check: VITCAP_CUDA_PROFILE: [0-9.]* ms in model_check's operations, each waited for:\$" "$e"
+	for op in matmul_forward matmul_backward 'cuBLASLt product' 'to bf16' 'to bf16 heads' \
+		attention_forward attention_backward layernorm_forward gelu_backward adamw download; do
+		grep -qE "^model_check:   $op +[0-9]+ calls +[0-9.]+ ms +[0-9.]+%\$" "$e" || { cat "$e"; return 1; }
+	done
+	# most first, and the shares add up to the whole
+	awk '/ calls / { if (n++ && $(NF-2) > prev) exit 1; prev = $(NF-2); s += $NF }
+		END { exit !(n > 10 && s > 99.5 && s < 100.5) }' "$e"
 }
 
 @test "cuda_emu_model: a bad option is a usage error" {

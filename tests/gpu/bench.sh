@@ -9,6 +9,8 @@
 # position), each the difference of a run over 4096 items and one over 512, so
 # that starting up is left out. Prints a table with the ratios and writes its
 # numbers to BENCH_JSON (default $BENCH_DIR/gpu-bench.json), one object a line.
+# Before the torch.compile rows, a short profiled training of the largest preset
+# shows where its time goes, one JSON object per operation.
 #
 # Everything eager comes first and torch.compile last: compiling takes tens of
 # seconds a model, and a run short of time (BENCH_DEADLINE, in seconds since the
@@ -173,6 +175,22 @@ infer_ref() {
 }
 infer_ref encode images_per_s "$n2" eager
 infer_ref greedy captions_per_s $((n2 / 4)) eager
+
+# where the largest preset's training time goes: a few steps with
+# VITCAP_CUDA_PROFILE (every operation waited for), its table to the log and
+# its rows to the JSON
+prof_cfg=${configs##* }
+if [ -n "${ours_train[$prof_cfg]:-}" ] && [ "$(left)" -gt 60 ] &&
+	VITCAP_CUDA_PROFILE=1 "$bin/captrain" --device "$dev" -c "$prof_cfg" -v "$d/vocab.txt" \
+		--train "$d/train.tsr" --batch "$B" --steps 8 --warmup 0 -o "$d/profile.safetensors" \
+		> /dev/null 2> "$d/profile.err" && grep -q ' calls ' "$d/profile.err"; then
+	echo "where captrain $prof_cfg's time goes, 8 steps of batch $B (VITCAP_CUDA_PROFILE):"
+	grep ' calls ' "$d/profile.err" | sed 's/^captrain: *//'
+	awk -v cfg="$prof_cfg" '/ calls / {
+		name = $2; for (i = 3; i <= NF - 5; i++) name = name " " $i
+		printf "{\"bench\":\"profile\",\"config\":\"%s\",\"op\":\"%s\",\"calls\":%d,\"ms\":%s,\"percent\":%s}\n",
+			cfg, name, $(NF - 4), $(NF - 2), $NF + 0 }' "$d/profile.err" >> "$json"
+fi
 
 # torch.compile last, the cheapest first
 for cfg in $configs; do
