@@ -65,7 +65,7 @@ NVFLAGS := -O3 -g -std=c++20 --threads 0 -gencode arch=compute_80,code=sm_80 \
 ifneq ($(CI),)
 NVFLAGS += -Werror all-warnings -Xcompiler -Werror
 endif
-# what the CUDA programs link besides the C libraries (multi-GPU training adds -lnccl here)
+# what the CUDA programs link besides the C libraries (and NCCL, below)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart \
 	-lstdc++
 
@@ -89,7 +89,6 @@ endif
 
 # NCCL sums the GPUs' gradients (dist_nccl.c) in a CUDA build; without CUDA,
 # dist_nccl_none.c stands in and neither NCCL nor CUDA is linked.
-CUDA_HOME ?= /usr/local/cuda
 NCCL_HOME ?= $(CUDA_HOME)
 NCCL_INC ?= $(NCCL_HOME)/include
 ifeq ($(CUDA),1)
@@ -98,8 +97,7 @@ NCCL_LIB := $(firstword $(wildcard $(addprefix $(NCCL_HOME)/,lib/libnccl.so.2 li
 	lib/x86_64-linux-gnu/libnccl.so.2)))
 $(if $(NCCL_LIB),,$(error no libnccl.so.2 in $(NCCL_HOME)/lib or lib64: set NCCL_HOME))
 %/common/dist_nccl.o: CPPFLAGS += -isystem $(CUDA_HOME)/include -isystem $(NCCL_INC)
-LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -l:libnccl.so.2 \
-	-L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+LDLIBS += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(dir $(NCCL_LIB)) -l:libnccl.so.2
 else
 NCCL_SKIP := common/dist_nccl.c
 endif
@@ -113,6 +111,9 @@ COMMON_OBJ := $(patsubst common/%.c,$(BUILD)/common/%.o,$(filter-out $(NCCL_SKIP
 UNIT := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 PROGS := $(addprefix $(BIN)/,$(TOOLS))
 UNIT_BINS := $(addprefix $(BUILD)/tests/,$(UNIT))
+# the GPU checks (tests/gpu/*.c, make gpu-checks); a CUDA build's all makes
+# the kernel lab among them
+GPU_CHECKS := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(wildcard tests/gpu/*.c))
 ifeq ($(CUDA),1)
 CUDA_OBJ := $(patsubst common/%.cu,$(BUILD)/common/%.o,$(wildcard common/*.cu))
 GPU_TESTS := $(BUILD)/gpu/test_kernels
@@ -154,7 +155,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(BUILD)/libvitcap.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(COMMON_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(patsubst %,$(BUILD)/tools/%.d,$(TOOLS)) \
-	$(UNIT_BINS:=.d) $(GPU_TESTS:=.d)
+	$(UNIT_BINS:=.d) $(GPU_CHECKS:=.d)
 
 # ---- dependencies ---------------------------------------------------------
 
@@ -226,17 +227,12 @@ $(BUILD)/emu/backend_select.o: common/backend_select.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DVITCAP_CUDA $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/emu/model_check.o: tests/gpu/model_check.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
-
-$(EMU_CHECK): $(BUILD)/emu/model_check.o $(BUILD)/emu/backend_select.o $(BUILD)/emu/emu.o \
+$(EMU_CHECK): $(BUILD)/gpu/model_check.o $(BUILD)/emu/backend_select.o $(BUILD)/emu/emu.o \
 		$(EMU_CU) $(BUILD)/libvitcap.a
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
--include $(EMU_OBJ:.o=.d) $(EMU_CU:.o=.d) $(BUILD)/emu/backend_select.d \
-	$(BUILD)/emu/model_check.d
+-include $(EMU_OBJ:.o=.d) $(EMU_CU:.o=.d) $(BUILD)/emu/backend_select.d
 
 # Tests find the programs through VITCAP_BIN and the reference Python through PY.
 test: $(PROGS) $(UNIT_BINS) $(EMU) $(EMU_CHECK)
@@ -249,8 +245,6 @@ bench: all $(UNIT_BINS)
 # The GPU checks (tests/gpu/README.md): C programs over the library, built by
 # make CUDA=1 gpu-checks and run by tests/gpu/run.sh, which also runs bench-gpu:
 # the GPU bench against PyTorch on the same GPU (python3 with CUDA torch).
-GPU_CHECKS := $(patsubst tests/gpu/%.c,$(BUILD)/gpu/%,$(wildcard tests/gpu/*.c))
-
 $(BUILD)/gpu/%.o: tests/gpu/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

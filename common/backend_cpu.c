@@ -34,19 +34,6 @@ cpu_zero(void *p, size_t bytes)
 		memset(p, 0, bytes);
 }
 
-/* The best token of a row for greedy decoding: not <pad> or <bos>, the lowest
- * id among equals. */
-static int32_t
-greedy_token(const float *z, int V)
-{
-	int32_t best = -1, v;
-
-	for (v = TOK_EOS; v < V; v++)
-		if (best < 0 || z[v] > z[best])
-			best = v;
-	return best;
-}
-
 static void
 cpu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, double *logprob,
     const float *logits, int B, int V, int t, int L)

@@ -21,6 +21,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -745,14 +746,16 @@ colsum_accumulate(float *dst, const float *x, int M, int C, int ld)
 }
 
 /* out (M,OC) = inp (M,C) w^T + bias, w (OC,C): column-major that is out^T (OC,M)
- * = w (stored (C,OC), transposed) times inp^T (C,M). */
+ * = w (stored (C,OC), transposed) times inp^T (C,M). BF16: the operands in bf16;
+ * the products and the classifier are templates on it, an instance per table. */
+template <int BF16>
 static void
-matmul_fwd(int bf16, float *out, const float *inp, const float *w, const float *bias,
-    int M, int C, int OC)
+matmul_fwd(float *out, const float *inp, const float *w, const float *bias, int M, int C,
+    int OC)
 {
 	PROFILE("matmul_forward");
 
-	if (bf16)
+	if (BF16)
 		gemm(CUDA_R_16BF, 1, 0, OC, M, C, weight_bf16(w, (size_t)OC * C), C,
 		    act_bf16(SCR_A, inp, (size_t)M * C), C, out, OC, 0, bias);
 	else
@@ -763,13 +766,14 @@ matmul_fwd(int bf16, float *out, const float *inp, const float *w, const float *
 /* dinp (M,C) = dout (M,OC) w (OC,C): column-major dinp^T (C,M) = w (stored (C,OC))
  * times dout^T (OC,M). dw (OC,C) += dout^T inp: column-major dw^T (C,OC) = inp^T
  * (C,M) times dout (stored (OC,M), transposed). */
+template <int BF16>
 static void
-matmul_bwd(int bf16, float *dinp, float *dw, float *dbias, const float *dout,
-    const float *inp, const float *w, int M, int C, int OC, int accumulate)
+matmul_bwd(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+    const float *w, int M, int C, int OC, int accumulate)
 {
 	PROFILE("matmul_backward");
 
-	if (bf16) {
+	if (BF16) {
 		const __nv_bfloat16 *d16 = act_bf16(SCR_B, dout, (size_t)M * OC);
 
 		if (dinp)
@@ -786,34 +790,6 @@ matmul_bwd(int bf16, float *dinp, float *dw, float *dbias, const float *dout,
 	if (dbias)
 		colsum_accumulate(dbias, dout, M, OC, OC);
 	WROTE(dinp, dw, dbias);
-}
-
-static void
-matmul_forward32(float *out, const float *inp, const float *w, const float *bias, int M,
-    int C, int OC)
-{
-	matmul_fwd(0, out, inp, w, bias, M, C, OC);
-}
-
-static void
-matmul_forward16(float *out, const float *inp, const float *w, const float *bias, int M,
-    int C, int OC)
-{
-	matmul_fwd(1, out, inp, w, bias, M, C, OC);
-}
-
-static void
-matmul_backward32(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-    const float *w, int M, int C, int OC, int accumulate)
-{
-	matmul_bwd(0, dinp, dw, dbias, dout, inp, w, M, C, OC, accumulate);
-}
-
-static void
-matmul_backward16(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-    const float *w, int M, int C, int OC, int accumulate)
-{
-	matmul_bwd(1, dinp, dw, dbias, dout, inp, w, M, C, OC, accumulate);
 }
 
 /* ---- patches and embeddings ----------------------------------------------------- */
@@ -895,7 +871,8 @@ vit_embed_bwd_patches_kernel(float *dpatches, const float *dout, int B, int Np, 
 	}
 }
 
-/* a thread per (n, c), summing over the batch in order as the CPU does */
+/* a thread per (n, c), summing over the batch in order as the CPU does; with
+ * dcls NULL, embed_backward's dwpe too */
 __global__ void
 vit_embed_bwd_pos_kernel(float *dcls, float *dpos, const float *dout, int B, int N, int C)
 {
@@ -978,19 +955,6 @@ embed_bwd_wte_kernel(float *dwte, const float *dout, const int32_t *ids, int M, 
 	}
 }
 
-__global__ void
-embed_bwd_wpe_kernel(float *dwpe, const float *dout, int B, int T, int C)
-{
-	FOR_EACH(e, (size_t)T * C) {
-		const int t = (int)(e / C), c = (int)(e % C);
-		float s = dwpe[e];
-
-		for (int b = 0; b < B; b++)
-			s += dout[((size_t)b * T + t) * C + c];
-		dwpe[e] = s;
-	}
-}
-
 static void
 cu_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int B,
     int T, int C)
@@ -1000,7 +964,9 @@ cu_embed_backward(float *dwte, float *dwpe, const float *dout, const int32_t *id
 	embed_bwd_wte_kernel<<<dim3((C + 127) / 128, EMB_BUCKETS), 128, 0, g.stream>>>(dwte,
 	    dout, ids, B * T, C);
 	LAUNCHED("embed_backward wte");
-	embed_bwd_wpe_kernel<<<grid((size_t)T * C), NT, 0, g.stream>>>(dwpe, dout, B, T, C);
+	/* dwpe is dpos without a cls row */
+	vit_embed_bwd_pos_kernel<<<grid((size_t)T * C), NT, 0, g.stream>>>((float *)NULL, dwpe,
+	    dout, B, T, C);
 	LAUNCHED("embed_backward wpe");
 	WROTE(dwte, dwpe);
 }
@@ -1808,13 +1774,14 @@ softmax_xent_kernel(float *logits, float *losses, const int32_t *targets, int V)
 		losses[r] = mx - zt + logf(sum);
 }
 
+template <int BF16>
 static void
-classifier_fwd(int bf16, float *logits, float *losses, const float *inp, const float *wte,
+classifier_fwd(float *logits, float *losses, const float *inp, const float *wte,
     const int32_t *targets, int M, int C, int V)
 {
 	PROFILE("classifier_forward");
 
-	matmul_fwd(bf16, logits, inp, wte, NULL, M, C, V);
+	matmul_fwd<BF16>(logits, inp, wte, NULL, M, C, V);
 	if (!targets || M < 1)
 		return;
 	softmax_xent_kernel<<<M, 512, 0, g.stream>>>(logits, losses, targets, V);
@@ -1836,44 +1803,17 @@ dlogits_kernel(float *probs, const int32_t *targets, float scale, int M, int V)
 	}
 }
 
+template <int BF16>
 static void
-classifier_bwd(int bf16, float *dinp, float *dwte, float *probs, const float *inp,
-    const float *wte, const int32_t *targets, float scale, int M, int C, int V)
+classifier_bwd(float *dinp, float *dwte, float *probs, const float *inp, const float *wte,
+    const int32_t *targets, float scale, int M, int C, int V)
 {
 	PROFILE("classifier_backward");
 
 	dlogits_kernel<<<grid((size_t)M * V), NT, 0, g.stream>>>(probs, targets, scale, M, V);
 	LAUNCHED("classifier_backward dlogits");
 	WROTE(probs);
-	matmul_bwd(bf16, dinp, dwte, NULL, probs, inp, wte, M, C, V, 0);
-}
-
-static void
-classifier_forward32(float *logits, float *losses, const float *inp, const float *wte,
-    const int32_t *targets, int M, int C, int V)
-{
-	classifier_fwd(0, logits, losses, inp, wte, targets, M, C, V);
-}
-
-static void
-classifier_forward16(float *logits, float *losses, const float *inp, const float *wte,
-    const int32_t *targets, int M, int C, int V)
-{
-	classifier_fwd(1, logits, losses, inp, wte, targets, M, C, V);
-}
-
-static void
-classifier_backward32(float *dinp, float *dwte, float *probs, const float *inp,
-    const float *wte, const int32_t *targets, float scale, int M, int C, int V)
-{
-	classifier_bwd(0, dinp, dwte, probs, inp, wte, targets, scale, M, C, V);
-}
-
-static void
-classifier_backward16(float *dinp, float *dwte, float *probs, const float *inp,
-    const float *wte, const int32_t *targets, float scale, int M, int C, int V)
-{
-	classifier_bwd(1, dinp, dwte, probs, inp, wte, targets, scale, M, C, V);
+	matmul_bwd<BF16>(dinp, dwte, NULL, probs, inp, wte, M, C, V, 0);
 }
 
 /* ---- gathers ---------------------------------------------------------------------- */
@@ -2068,11 +2008,137 @@ cuda_select(int ordinal)
 	return dev;
 }
 
-/* ---- the tables -------------------------------------------------------------------- */
+/* ---- greedy decoding -------------------------------------------------------------
+ *
+ * backend.h's greedy_step, so that the decode loop (model_decode_greedy) keeps
+ * its tokens on the GPU: each step's logits are reduced to the next ids where
+ * they are, and those ids are the next step's embedding input.
+ *
+ * A block per row: each thread scans a stride of the row for the max (of all
+ * tokens, for the log-softmax) and for the best token it may choose (a value
+ * and an id, the lower id winning a tie, NaN passed over), the block reduces
+ * both, then the sum of e^(z - max); thread 0 writes the row's results. The
+ * choice is the CPU's exactly (backend_cpu.c); the log-probability differs
+ * from it by the rounding of a sum taken in another order. */
 
-/* cuda_decode.cu */
-void cu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, double *logprob,
-    const float *logits, int B, int V, int t, int L);
+/* (v, i) is better than (bv, bi): a larger value, or the lower id of equals;
+ * never a NaN value */
+__device__ static bool
+better(float v, int i, float bv, int bi)
+{
+	return v > bv || (v == bv && i < bi);
+}
+
+/* The block's best (bv, bi), returned to every thread; the block reaches it
+ * together. better() orders the pairs totally, so the result is the one of any
+ * order of reduction. */
+__device__ static void
+block_best(float *bv, int *bi)
+{
+	__shared__ float sbv[32];
+	__shared__ int sbi[32];
+	const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+
+	for (int o = 16; o > 0; o /= 2) {
+		const float ov = __shfl_xor_sync(FULL, *bv, o);
+		const int oi = __shfl_xor_sync(FULL, *bi, o);
+
+		if (better(ov, oi, *bv, *bi)) {
+			*bv = ov;
+			*bi = oi;
+		}
+	}
+	if (lane == 0) {
+		sbv[warp] = *bv;
+		sbi[warp] = *bi;
+	}
+	__syncthreads();
+	*bv = sbv[0];
+	*bi = sbi[0];
+	for (int w = 1; w < nw; w++)
+		if (better(sbv[w], sbi[w], *bv, *bi)) {
+			*bv = sbv[w];
+			*bi = sbi[w];
+		}
+}
+
+/* The block's sum of x, returned to every thread (the same way): block_sum's
+ * but for the warps' sums, added here in warp order, as greedy_step always has. */
+__device__ static float
+block_sum_in_order(float x)
+{
+	__shared__ float part[32];
+	const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nw = blockDim.x / 32;
+	float s = 0;
+
+	x = warp_sum(x);
+	if (lane == 0)
+		part[warp] = x;
+	__syncthreads();
+	for (int w = 0; w < nw; w++)
+		s += part[w];
+	return s;
+}
+
+__global__ void
+greedy_step_kernel(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done,
+    double *logprob, const float *logits, int V, int t, int L)
+{
+	const int b = blockIdx.x;
+	const float *z = logits + (size_t)b * V;
+	float mx = -INFINITY, bv = -INFINITY, sum = 0;
+	int bi = INT_MAX, v, c;
+
+	if (done[b])                    /* the whole block returns */
+		return;
+	for (v = threadIdx.x; v < V; v += blockDim.x) {
+		const float x = z[v];
+
+		mx = x > mx ? x : mx;   /* NaN passed over, as the CPU's max */
+		if (v >= TOK_EOS && better(x, v, bv, bi)) {
+			bv = x;
+			bi = v;
+		}
+	}
+	/* a max is exact, whatever the order of reduction */
+	mx = block_max(mx);
+	block_best(&bv, &bi);
+	/* exp_neg's range: 0 past 87 and for a NaN difference */
+	for (v = threadIdx.x; v < V; v += blockDim.x) {
+		const float d = mx - z[v];
+
+		sum += d <= 87.0f ? expf(-d) : 0.0f;
+	}
+	sum = block_sum_in_order(sum);
+	if (threadIdx.x != 0)
+		return;
+	/* The CPU's scan starts from TOK_EOS and nothing beats a NaN there. Any
+	 * other value there beats the initial (-inf, INT_MAX), so bi is a token
+	 * unless z[TOK_EOS] is NaN. */
+	c = t == L || isnan(z[TOK_EOS]) ? TOK_EOS : bi;
+	logprob[b] = logprob[b] + ((double)z[c] - (mx + log((double)sum)));
+	if (c == TOK_EOS)
+		done[b] = 1;
+	else
+		seq[(size_t)b * (L + 1) + len[b]++] = c;
+	ids[b] = c;
+}
+
+static void
+cu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, double *logprob,
+    const float *logits, int B, int V, int t, int L)
+{
+	PROFILE("greedy_step");
+
+	if (B <= 0)
+		return;
+	greedy_step_kernel<<<B, NT, 0, g.stream>>>(ids, seq, len, done, logprob, logits, V, t,
+	    L);
+	LAUNCHED("greedy_step");
+	WROTE(ids, seq, len, done, logprob);
+}
+
+/* ---- the tables -------------------------------------------------------------------- */
 
 #define COMMON_OPS \
 	.alloc = cu_alloc, \
@@ -2109,25 +2175,25 @@ void cu_greedy_step(int32_t *ids, int32_t *seq, int32_t *len, int32_t *done, dou
 extern "C" const struct backend backend_cuda = {
 	.name = "cuda",
 	COMMON_OPS,
-	.matmul_forward = matmul_forward32,
-	.matmul_backward = matmul_backward32,
+	.matmul_forward = matmul_fwd<0>,
+	.matmul_backward = matmul_bwd<0>,
 	.attention_forward = cu_attention_forward,
 	.attention_backward = cu_attention_backward,
 	REST_OPS,
-	.classifier_forward = classifier_forward32,
-	.classifier_backward = classifier_backward32,
+	.classifier_forward = classifier_fwd<0>,
+	.classifier_backward = classifier_bwd<0>,
 	TAIL_OPS,
 };
 
 extern "C" const struct backend backend_cuda_bf16 = {
 	.name = "cuda-bf16",
 	COMMON_OPS,
-	.matmul_forward = matmul_forward16,
-	.matmul_backward = matmul_backward16,
+	.matmul_forward = matmul_fwd<1>,
+	.matmul_backward = matmul_bwd<1>,
 	.attention_forward = cu_attention_forward16,
 	.attention_backward = cu_attention_backward16,
 	REST_OPS,
-	.classifier_forward = classifier_forward16,
-	.classifier_backward = classifier_backward16,
+	.classifier_forward = classifier_fwd<1>,
+	.classifier_backward = classifier_bwd<1>,
 	TAIL_OPS,
 };

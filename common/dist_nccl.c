@@ -72,9 +72,12 @@ dist_nccl_init(void *stream, char *err, size_t errsz)
 	}
 	if ((r = ncclCommInitRank(&nc.comm, dist_size(), u.id, dist_rank())) != ncclSuccess) {
 		const char *last = ncclGetLastError(NULL);
+		/* NCCL's reason when two ranks share a GPU names no way around it */
+		const char *hint = last && strstr(last, "uplicate GPU") ? " (NCCL takes one "
+		    "process per GPU; VITCAP_ALLREDUCE=mpi sums through host memory instead)" : "";
 
-		seterr(err, errsz, "NCCL: ncclCommInitRank: %s%s%s", ncclGetErrorString(r),
-		    last && *last ? ": " : "", last ? last : "");
+		seterr(err, errsz, "NCCL: ncclCommInitRank: %s%s%s%s", ncclGetErrorString(r),
+		    last && *last ? ": " : "", last ? last : "", hint);
 		nc.comm = NULL;
 		return -1;
 	}
@@ -132,17 +135,6 @@ dist_nccl_wait(void)
 		cuda_check(cudaStreamWaitEvent(nc.compute, nc.done, 0), "cudaStreamWaitEvent");
 		nc.started = 0;
 	}
-}
-
-void
-dist_nccl_reduce(float *g, size_t n)
-{
-	if (!nc.on)
-		eprintf("dist_nccl_reduce: no dist_nccl_init");
-	start_bucket();
-	nc.lo = g;
-	nc.n = n;
-	dist_nccl_wait();
 }
 
 void

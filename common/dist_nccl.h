@@ -20,15 +20,13 @@
 
 /* After dist_init, on the GPU that this rank computes on (its current CUDA
  * device), stream being the backend's (a cudaStream_t). Returns 0, or -1 with
- * err (NCCL's reason: two ranks on one GPU, say). Collective. */
+ * err (NCCL's reason: two ranks on one GPU, say, with the way around that).
+ * Collective. */
 int dist_nccl_init(void *stream, char *err, size_t errsz);
 
 /* The grad_ready hook (model.h): g[0..n) of device memory is final on the
  * stream; it is summed in place over the ranks. arg is unused. */
 void dist_nccl_ready(void *arg, float *g, size_t n);
-
-/* Sums g[0..n) in place, whole (no overlap); then as dist_nccl_wait. */
-void dist_nccl_reduce(float *g, size_t n);
 
 /* Starts the bucket not yet started; the backend's stream waits for every
  * sum started. */

@@ -21,14 +21,6 @@ dist_nccl_ready(void *arg, float *g, size_t n)
 }
 
 void
-dist_nccl_reduce(float *g, size_t n)
-{
-	(void)g;
-	(void)n;
-	eprintf("dist_nccl_reduce: a build without CUDA");
-}
-
-void
 dist_nccl_wait(void)
 {
 }

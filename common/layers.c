@@ -1,6 +1,7 @@
 /* layers.c: the CPU kernels but attention (attention.c): patch and token
  * embeddings, LayerNorm, linear maps, GELU, residual, the tied classifier with
  * its cross-entropy, and the reductions. Shapes are in layers.h. */
+#include "backend.h"
 #include "layers.h"
 #include "vecmath.h"
 
@@ -447,6 +448,18 @@ logsumexp(const float *z, int V)
 	for (v = 0; v < V; v++)
 		sum += exp_neg(mx - z[v]);
 	return mx + log((double)sum);
+}
+
+int32_t
+greedy_token(const float *z, int V)
+{
+	int32_t best = -1, v;
+
+	/* the ids below <eos> are <pad> and <bos> (backend.h) */
+	for (v = TOK_EOS; v < V; v++)
+		if (best < 0 || z[v] > z[best])
+			best = v;
+	return best;
 }
 
 /* Chunks fixed by n alone; partial sums added in chunk order. */

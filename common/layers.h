@@ -105,6 +105,11 @@ void gather_rows(float *out, const float *inp, const int32_t *idx, int K, int B,
  * float sum of e^(z - max) (exp_neg, so that a NaN logit counts 0). */
 double logsumexp(const float *z, int V);
 
+/* The token greedy decoding takes from a row of V logits: the largest not
+ * <pad> or <bos>, the lowest id among equals; -1 when V leaves none. One rule
+ * for the searches and greedy_step, so that their captions agree. */
+int32_t greedy_token(const float *z, int V);
+
 /* Sums in double, in an order fixed by n alone (the same for any thread count). */
 double vec_sum(const float *x, size_t n);
 double vec_sumsq(const float *x, size_t n);

@@ -37,7 +37,6 @@ struct search {
 	struct search_opts o;
 	int maxB, K, V, L, N, D;
 	float *logits;          /* [rows, V] */
-	double *lse;            /* [rows] log of the softmax's denominator */
 	int32_t *tok;           /* [rows] the tokens fed next */
 	int32_t *parent;        /* [rows] */
 	int32_t *seq, *seq2;    /* [rows, L] the words so far */
@@ -89,7 +88,6 @@ search_new(struct model *m, int maxB, const struct search_opts *o)
 	if ((int)rows > m->maxB)
 		eprintf("search_new: %zu rows, the model is reserved for %d", rows, m->maxB);
 	s->logits = ereallocarray(NULL, rows * s->V, sizeof *s->logits);
-	s->lse = ereallocarray(NULL, rows, sizeof *s->lse);
 	s->tok = ereallocarray(NULL, rows, sizeof *s->tok);
 	s->parent = ereallocarray(NULL, rows, sizeof *s->parent);
 	s->seq = ereallocarray(NULL, rows * (s->L + 1), sizeof *s->seq);
@@ -121,7 +119,6 @@ search_free(struct search *s)
 	if (!s)
 		return;
 	free(s->logits);
-	free(s->lse);
 	free(s->tok);
 	free(s->parent);
 	free(s->seq);
@@ -213,18 +210,6 @@ allowed(int32_t v)
 	return v != TOK_PAD && v != TOK_BOS;
 }
 
-/* The best allowed token, the lowest id among equals. */
-static int32_t
-argmax(const float *z, int V)
-{
-	int32_t best = -1, v;
-
-	for (v = 0; v < V; v++)
-		if (allowed(v) && (best < 0 || z[v] > z[best]))
-			best = v;
-	return best;
-}
-
 /* The n best allowed tokens of z into top[0 .. *k), best first, equal logits
  * in id order. */
 static void
@@ -274,6 +259,19 @@ draw(struct search *s, const float *z, int32_t *idx, double *cum, uint64_t *rng)
 
 /* ---- greedy decoding and sampling --------------------------------------------------- */
 
+/* The captions of a greedy or sampled search: its words, length and score. */
+static void
+greedy_out(struct search *s, int B, struct caption *out)
+{
+	int b;
+
+	for (b = 0; b < B; b++) {
+		out[b].ids = s->seq + b * (s->L + 1);
+		out[b].n = s->len[b];
+		out[b].logprob = out[b].score = s->score[b];
+	}
+}
+
 static int
 run_greedy(struct search *s, int B, struct caption *out)
 {
@@ -301,7 +299,7 @@ run_greedy(struct search *s, int B, struct caption *out)
 			else if (s->o.sample)
 				c = draw(s, z, s->idx + (size_t)b * V, s->cum + (size_t)b * V, &s->rng[b]);
 			else
-				c = argmax(z, V);
+				c = greedy_token(z, V);
 			s->score[b] = s->score[b] + ((double)z[c] - logsumexp(z, V));
 			if (c == TOK_EOS)
 				s->done[b] = 1;
@@ -312,11 +310,7 @@ run_greedy(struct search *s, int B, struct caption *out)
 		for (ndone = 0, b = 0; b < B; b++)
 			ndone += s->done[b];
 	}
-	for (b = 0; b < B; b++) {
-		out[b].ids = s->seq + b * (L + 1);
-		out[b].n = s->len[b];
-		out[b].logprob = out[b].score = s->score[b];
-	}
+	greedy_out(s, B, out);
 	return 0;
 }
 
@@ -325,15 +319,9 @@ run_greedy(struct search *s, int B, struct caption *out)
 static int
 run_greedy_device(struct search *s, int B, struct caption *out)
 {
-	int b;
-
 	if (model_decode_greedy(s->m, s->L, s->seq, s->len, s->score) != 0)
 		return -1;
-	for (b = 0; b < B; b++) {
-		out[b].ids = s->seq + b * (s->L + 1);
-		out[b].n = s->len[b];
-		out[b].logprob = out[b].score = s->score[b];
-	}
+	greedy_out(s, B, out);
 	return 0;
 }
 

@@ -7,23 +7,10 @@
 
 #include <errno.h>
 #include <glob.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int
-fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---- file lists ---------------------------------------------------------------- */
 
@@ -38,16 +25,16 @@ data_glob(const char *pattern, char ***paths, size_t *n, char *err, size_t errsz
 	if (!strpbrk(pattern, "*?[")) {
 		/* a plain name: say why it cannot be used, as open(2) would */
 		if (stat(pattern, &st) != 0)
-			return fail(err, errsz, "%s: %s", pattern, strerror(errno));
+			return seterr(err, errsz, "%s: %s", pattern, strerror(errno));
 		*paths = ereallocarray(*paths, *n + 1, sizeof **paths);
 		(*paths)[(*n)++] = estrdup(pattern);
 		return 0;
 	}
 	rc = glob(pattern, 0, NULL, &g);
 	if (rc == GLOB_NOMATCH)
-		return fail(err, errsz, "%s: no files match", pattern);
+		return seterr(err, errsz, "%s: no files match", pattern);
 	if (rc != 0)
-		return fail(err, errsz, "%s: %s", pattern,
+		return seterr(err, errsz, "%s: %s", pattern,
 		    rc == GLOB_NOSPACE ? "out of memory" : "cannot read a folder");
 	*paths = ereallocarray(*paths, *n + g.gl_pathc, sizeof **paths);
 	for (i = 0; i < g.gl_pathc; i++)
@@ -93,34 +80,34 @@ take_sample(const struct train_data *d, const struct record *rec, const struct c
 
 	if (d->kind == DATA_IMAGE) {
 		if (!(t = record_tensor(rec, "image")))
-			return fail(err, errsz, "%s: no image%s", where, !record_tensor(rec, "embed") ?
+			return seterr(err, errsz, "%s: no image%s", where, !record_tensor(rec, "embed") ?
 			    "" : d->chosen ? ", an embed (a training set is all images or all "
 			    "embeddings)" : " (records with embed train with --frozen-encoder --init "
 			    "MODEL)");
 		if (t->dtype != DT_U8 || t->ndim != 3 || t->shape[2] != 3) {
 			tensor_shape_text(shape, sizeof shape, t);
-			return fail(err, errsz, "%s: image is %s, not U8[%d,%d,3]", where, shape,
+			return seterr(err, errsz, "%s: image is %s, not U8[%d,%d,3]", where, shape,
 			    S, S);
 		}
 		if (t->shape[0] != S || t->shape[1] != S)
-			return fail(err, errsz, "%s: image is %lldx%lld, the model takes %dx%d "
+			return seterr(err, errsz, "%s: image is %lldx%lld, the model takes %dx%d "
 			    "(make the shards with imgshard --size %d)", where,
 			    (long long)t->shape[1], (long long)t->shape[0], S, S, S);
 		memcpy(dst, t->data, t->nbytes);
 		return 0;
 	}
 	if (!(t = record_tensor(rec, "embed")))
-		return fail(err, errsz, "%s: no embed%s", where, record_tensor(rec, "image") ?
+		return seterr(err, errsz, "%s: no embed%s", where, record_tensor(rec, "image") ?
 		    ", an image (a training set is all images or all embeddings)" : "");
 	if ((t->dtype != DT_F32 && t->dtype != DT_F16 && t->dtype != DT_BF16) ||
 	    t->ndim != 2 || t->shape[0] != N || t->shape[1] != D) {
 		tensor_shape_text(shape, sizeof shape, t);
-		return fail(err, errsz, "%s: embed is %s, the model's encoder gives F32[%d,%d]",
+		return seterr(err, errsz, "%s: embed is %s, the model's encoder gives F32[%d,%d]",
 		    where, shape, N, D);
 	}
 	fp = record_meta(rec, "encoder");
 	if (encoder && fp && strcmp(fp, encoder) != 0)
-		return fail(err, errsz, "%s: embeddings of encoder %s, the model's is %s "
+		return seterr(err, errsz, "%s: embeddings of encoder %s, the model's is %s "
 		    "(make them with vit-embed -m from the --init model)", where, fp, encoder);
 	half_to_f32((float *)dst, t->data, t->dtype, (size_t)N * D);
 	return 0;
@@ -137,26 +124,26 @@ take_rows(struct train_data *d, const struct record *rec, const struct config *c
 	int64_t i, j, n, L;
 
 	if (!t)
-		return fail(err, errsz, "%s: no tokens (add them with tokenize encode -v VOCAB "
+		return seterr(err, errsz, "%s: no tokens (add them with tokenize encode -v VOCAB "
 		    "--max-len %d)", where, c->dec_len);
 	if (t->dtype != DT_I32 || t->ndim != 2) {
 		tensor_shape_text(shape, sizeof shape, t);
-		return fail(err, errsz, "%s: tokens is %s, not I32[captions,length]", where, shape);
+		return seterr(err, errsz, "%s: tokens is %s, not I32[captions,length]", where, shape);
 	}
 	n = t->shape[0];
 	L = t->shape[1];
 	if (L < 2 || L > d->width)
-		return fail(err, errsz, "%s: tokens rows of %lld ids, the model reads rows of 2 "
+		return seterr(err, errsz, "%s: tokens rows of %lld ids, the model reads rows of 2 "
 		    "to %d (encode with tokenize encode --max-len %d)", where, (long long)L,
 		    d->width, c->dec_len);
 	ids = t->data;
 	for (i = 0; i < n * L; i++)
 		if (ids[i] < 0 || ids[i] >= c->vocab)
-			return fail(err, errsz, "%s: token id %d (caption %lld, position %lld) is "
+			return seterr(err, errsz, "%s: token id %d (caption %lld, position %lld) is "
 			    "not in the vocabulary of %d tokens (encode with the same vocabulary)",
 			    where, ids[i], (long long)(i / L), (long long)(i % L), c->vocab);
 	if (d->nrows + n > UINT32_MAX)
-		return fail(err, errsz, "%s: more than %u captions", where, UINT32_MAX);
+		return seterr(err, errsz, "%s: more than %u captions", where, UINT32_MAX);
 	if (d->nrows + n > d->rowcap) {
 		while (d->nrows + n > d->rowcap)
 			d->rowcap = d->rowcap ? 2 * d->rowcap : 1024;
@@ -192,7 +179,7 @@ load_file(struct train_data *d, const char *path, const struct config *c,
 	int rc, bad = 0;
 
 	if (!(fp = fopen(path, "rb")))
-		return fail(err, errsz, "%s: %s", path, strerror(errno));
+		return seterr(err, errsz, "%s: %s", path, strerror(errno));
 	reader_init(&r, fp, path);
 	while ((rc = record_read(&r, &rec)) == 1) {
 		snprintf(where, sizeof where, "%s:record %llu", path,
@@ -218,7 +205,7 @@ load_file(struct train_data *d, const char *path, const struct config *c,
 		d->first_row[d->nrecords] = d->nrows;
 	}
 	if (rc < 0)
-		fail(err, errsz, "%s", r.err);
+		seterr(err, errsz, "%s", r.err);
 	record_free(&rec);
 	fclose(fp);
 	return rc < 0 || bad ? -1 : 0;

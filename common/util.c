@@ -185,7 +185,7 @@ estrchoice(const char *arg, const char *const *names, int n, const char *what)
 	uprintf("%s: unknown value %s (%s)", what, arg, list);
 }
 
-void
+int
 seterr(char *err, size_t errsz, const char *fmt, ...)
 {
 	va_list ap;
@@ -193,6 +193,7 @@ seterr(char *err, size_t errsz, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsz, fmt, ap);
 	va_end(ap);
+	return -1;
 }
 
 uint64_t

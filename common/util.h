@@ -40,8 +40,9 @@ double estrtod(const char *s, double min, double max, const char *what);
 int estrchoice(const char *arg, const char *const *names, int n, const char *what);
 
 /* snprintf into a caller's error buffer: the "char *err, size_t errsz" of the
- * library functions that report instead of exiting. */
-void seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+ * library functions that report instead of exiting. Returns -1, their failure,
+ * so that one statement reports and returns. */
+int seterr(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* splitmix64: advances *state and returns the next 64 random bits. Small and
  * fast, its whole state is one number, and nearby seeds give independent

@@ -25,6 +25,27 @@ one_line_error() {
 	[[ "${lines[0]}" == "$1: "* ]] || { printf 'expected "%s: ...", got: %s\n' "$1" "${lines[0]}"; return 1; }
 }
 
+# no_cuda_error PROG: $output (from run) is PROG's one-line --device cuda error of a
+# build without CUDA or of a CUDA build that sees no GPU.
+no_cuda_error() {
+	one_line_error "$1" || return 1
+	[[ "$output" == "$1: --device cuda: this build has no CUDA backend (rebuild with make CUDA=1)" ||
+		"$output" == "$1: --device cuda: no CUDA GPU is visible"* ]] ||
+		{ printf 'expected "%s: --device cuda:" no CUDA backend or no GPU, got: %s\n' "$1" "$output"; return 1; }
+}
+
+# cuda_build PROG ARGS...: whether PROG was built with CUDA: true unless
+# `PROG --device cuda ARGS...`, with no GPU visible and no input, says to rebuild
+# with make CUDA=1.
+cuda_build() {
+	[[ "$(CUDA_VISIBLE_DEVICES='' "$1" --device cuda "${@:2}" 2>&1 < /dev/null)" != *"rebuild with make CUDA=1"* ]]
+}
+
+# record_keys FILE...: the keys of the records of the streams, one a line, in order.
+record_keys() {
+	tsrinfo -j "$@" | "$PY" -c 'import json, sys; [print(json.loads(l)["key"]) for l in sys.stdin]'
+}
+
 # readme_sh HEADING...: the lines of README.md's ```sh blocks in the sections whose
 # "## " headings begin with one of the HEADINGs.
 readme_sh() {

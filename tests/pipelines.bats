@@ -62,7 +62,7 @@ check_run() {
 
 # records FILE...: the keys of the records, sorted.
 records() {
-	tsrinfo -j "$@" | "$PY" -c 'import json, sys; print("\n".join(sorted(json.loads(l)["key"] for l in sys.stdin)))'
+	record_keys "$@" | sort
 }
 
 # mtimes DIR: every file under DIR with its modification time.

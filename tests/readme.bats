@@ -10,7 +10,7 @@ load datasets
 	run -0 "$PY" "$BATS_TEST_TMPDIR/reader.py" < "$BATS_TEST_TMPDIR/all.tsr"
 	n=$(tsrinfo -c "$BATS_TEST_TMPDIR/all.tsr")
 	[ "${#lines[@]}" -eq "$n" ]
-	keys=$(tsrinfo -j "$BATS_TEST_TMPDIR/all.tsr" | "$PY" -c 'import json,sys; [print(json.loads(l)["key"]) for l in sys.stdin]')
+	keys=$(record_keys "$BATS_TEST_TMPDIR/all.tsr")
 	[ "$(printf '%s\n' "${lines[@]}" | cut -d' ' -f2)" = "$keys" ]
 }
 

@@ -102,6 +102,7 @@ static struct {
 	struct record ckpt;     /* the checkpoint read */
 	struct model *m;
 	char **mine;            /* this rank's shards */
+	float *sum_host;        /* SUM_MPI_HOST's copy of the gradients */
 } held;
 
 static void
@@ -533,7 +534,7 @@ static void
 allreduce_grads(struct model *m)
 {
 	size_t n;
-	float *g = model_trained_grads(m, &n), *host;
+	float *g = model_trained_grads(m, &n);
 
 	switch (sum_mode) {
 	case SUM_NONE:
@@ -542,11 +543,9 @@ allreduce_grads(struct model *m)
 		dist_reduce_float(g, n, DIST_SUM);
 		break;
 	case SUM_MPI_HOST:
-		host = emalloc(n * sizeof *host);
-		m->be->download(host, g, n * sizeof *host);
-		dist_reduce_float(host, n, DIST_SUM);
-		m->be->upload(g, host, n * sizeof *host);
-		free(host);
+		m->be->download(held.sum_host, g, n * sizeof *held.sum_host);
+		dist_reduce_float(held.sum_host, n, DIST_SUM);
+		m->be->upload(g, held.sum_host, n * sizeof *held.sum_host);
 		break;
 	case SUM_NCCL:
 		dist_nccl_wait();
@@ -555,13 +554,15 @@ allreduce_grads(struct model *m)
 	}
 }
 
-/* Chooses how the gradients are summed, once MPI has started; on GPUs, NCCL
- * from here on (the ranks agree that it started). */
+/* Chooses how the gradients are summed, once MPI has started and m is
+ * reserved for training; on GPUs, NCCL from here on (the ranks agree that it
+ * started). */
 static void
 setup_sum(struct model *m)
 {
 	const char *how = getenv("VITCAP_ALLREDUCE");
 	char err[1024];
+	size_t n;
 	int ok;
 
 	if (!getenv("OMPI_COMM_WORLD_SIZE") || (dist_size() == 1 && be == &backend_cpu))
@@ -572,12 +573,16 @@ setup_sum(struct model *m)
 		sum_mode = dist_size() == 1 ? SUM_NONE : SUM_MPI_HOST;
 	else
 		sum_mode = SUM_NCCL;
+	/* the gradients' size is fixed once reserved: one buffer serves every step */
+	if (sum_mode == SUM_MPI_HOST) {
+		model_trained_grads(m, &n);
+		held.sum_host = ereallocarray(NULL, n, sizeof *held.sum_host);
+	}
 	if (sum_mode != SUM_NCCL)
 		return;
 	ok = dist_nccl_init(be->stream(), err, sizeof err) == 0;
 	if (!ok)
-		weprintf("%s%s", err, strstr(err, "uplicate GPU") ? " (NCCL takes one process "
-		    "per GPU; VITCAP_ALLREDUCE=mpi sums through host memory instead)" : "");
+		weprintf("%s", err);
 	if (!dist_all(ok))
 		exit(EXIT_DATA);
 	m->grad_ready = dist_nccl_ready;
@@ -1020,6 +1025,7 @@ main(int argc, char **argv)
 	free(opt.train);
 	free(opt.val);
 	free(vocab);
+	free(held.sum_host);
 	dist_nccl_finish();
 	model_free(m);
 	dist_finish();

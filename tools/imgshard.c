@@ -539,15 +539,12 @@ main(int argc, char *argv[])
 		out.sharded = nconv == 1;
 		out.shard_size = shard_size ? shard_size : 1000;
 		out.nshards = nshards;
-		if ((shard_size || nshards) && !out.sharded)
-			uprintf("%s needs -o with a %%d in the name, like train-%%04d.tsr",
-			    shard_size ? "--shard-size" : "--shards");
-	} else if (shard_size || nshards) {
+	}
+	if ((shard_size || nshards) && !out.sharded)
 		uprintf("%s needs -o with a %%d in the name, like train-%%04d.tsr",
 		    shard_size ? "--shard-size" : "--shards");
-	} else if (isatty(STDOUT_FILENO)) {
+	if (!out.pattern && isatty(STDOUT_FILENO))
 		uprintf("will not write records to a terminal: use -o or a pipe");
-	}
 	if (!jobs)
 		jobs = ncpu();
 
@@ -589,9 +586,10 @@ main(int argc, char *argv[])
 		open_output();
 		close_output();
 	}
-	/* Before stdout closes, so that a reader's output comes after it. */
+	/* Before stdout closes, so that a reader's output comes after it. (Every key of
+	 * caps is in the split, so wanted() asks only whether it is in --keys.) */
 	for (i = 0; i < caps.n; i++)
-		if (!caps.v[i].seen && (!have_keys || captions_find(&keys, caps.v[i].key)))
+		if (!caps.v[i].seen && wanted(caps.v[i].key, split))
 			unmatched += caps.v[i].n;
 	if (!have_captions && (nskipped || verbose))
 		weprintf("%llu images, %llu skipped", (unsigned long long)nimages,

@@ -120,12 +120,14 @@ done
 # batches of this data (--max-len 16: the longest caption of a batch of 64 is
 # cut at 16 words)
 train_ref() {
-	local cfg=$1 how=$2 out theirs
+	local cfg=$1 how=$2 out theirs r m
 	[ -n "${ours_train[$cfg]:-}" ] || return 0
 	out=$(ref_py "train $cfg $how" train "$cfg" "$V" "$B" "$steps" "$how" 16) || return 0
 	theirs=$(num images_per_s "$out")
-	emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"pytorch_$how\",\"images_per_s\":$theirs,\"mfu_percent\":$(mfu "$theirs" "${fpi_train[$cfg]}" "$peak"),\"captrain_ratio\":$(ratio "${ours_train[$cfg]}" "$theirs"),\"pytorch\":$out}"
-	row "PyTorch $cfg $how" "$theirs" "$(ratio "${ours_train[$cfg]}" "$theirs")x" "$(mfu "$theirs" "${fpi_train[$cfg]}" "$peak")%"
+	r=$(ratio "${ours_train[$cfg]}" "$theirs")
+	m=$(mfu "$theirs" "${fpi_train[$cfg]}" "$peak")
+	emit "{\"bench\":\"train\",\"config\":\"$cfg\",\"batch\":$B,\"side\":\"pytorch_$how\",\"images_per_s\":$theirs,\"mfu_percent\":$m,\"captrain_ratio\":$r,\"pytorch\":$out}"
+	row "PyTorch $cfg $how" "$theirs" "${r}x" "$m%"
 }
 for cfg in $configs; do
 	train_ref "$cfg" eager

@@ -7,8 +7,6 @@ when the comparison fails.
         loss) within RTOL relative of A's at every step
     check.py captions A.tsv B.tsv
         two capdecode outputs: the same keys, the same captions
-    check.py merge FILE ...
-        the JSON objects of FILEs (one per line) as one list
 """
 import json
 import math
@@ -83,10 +81,6 @@ def main():
         out = logs(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:] or ["loss"])
     elif what == "captions":
         out = captions(sys.argv[2], sys.argv[3])
-    elif what == "merge":
-        print(json.dumps([json.loads(line) for p in sys.argv[2:] for line in open(p)
-                          if line.strip()]))
-        return 0
     else:
         sys.exit(__doc__)
     print(json.dumps(finite(out), allow_nan=False))

@@ -19,16 +19,13 @@ setup_file() {
 
 setup() {
 	T="$BATS_TEST_TMPDIR"
-	if [[ "$(CUDA_VISIBLE_DEVICES='' vit-embed --device cuda -m x 2>&1 < /dev/null)" == *"rebuild with make CUDA=1"* ]]; then
-		skip "a build without CUDA"
-	fi
+	cuda_build vit-embed -m x || skip "a build without CUDA"
 }
 
 # plain_bin: skips unless PLAIN_BIN holds programs of a build without CUDA
 plain_bin() {
 	[ -x "$PLAIN_BIN/vit-embed" ] || skip "no plain build in $PLAIN_BIN"
-	[[ "$("$PLAIN_BIN/vit-embed" --device cuda -m x 2>&1 < /dev/null)" == *"rebuild with make CUDA=1"* ]] ||
-		skip "$PLAIN_BIN holds a CUDA build"
+	! cuda_build "$PLAIN_BIN/vit-embed" -m x || skip "$PLAIN_BIN holds a CUDA build"
 }
 
 @test "CUDA build, no GPU: vit-embed and capdecode --device cuda are one line, exit 1" {

@@ -6,12 +6,9 @@
 # (after its options parsed, so a wrong option in the README still fails here).
 # Skipped for a build without CUDA.
 load ../helper
-load ../datasets
 
 setup() {
-	if [[ "$(CUDA_VISIBLE_DEVICES='' vit-embed --device cuda -m x 2>&1 < /dev/null)" == *"rebuild with make CUDA=1"* ]]; then
-		skip "a build without CUDA"
-	fi
+	cuda_build vit-embed -m x || skip "a build without CUDA"
 }
 
 @test "README: the GPU commands run, or say no GPU is visible" {

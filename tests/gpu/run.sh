@@ -251,9 +251,8 @@ stage_host() {
 # helper's kernel lab: every kernel of the CUDA backend against the CPU's
 stage_kernels() {
 	built
-	local lab rc
-	lab=$(find "$BUILD" -type f -perm -u+x -name 'test_kernels*' 2>/dev/null | head -1)
-	[ -n "$lab" ] || fail "no kernel lab built (test_kernels): make gpu-checks builds it"
+	local lab=$BUILD/gpu/test_kernels rc
+	[ -x "$lab" ] || fail "no kernel lab built (test_kernels): make gpu-checks builds it"
 	"$lab" "$W/kernels-summary.json"
 	rc=$?
 	[ "$rc" = 77 ] && echo "the kernel lab sees no CUDA GPU" > "$WHY"

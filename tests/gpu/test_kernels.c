@@ -43,6 +43,15 @@ static uint64_t rng = 42;
 static FILE *json;
 static int npass, nfail;
 
+/* the backend under test; the precision and tolerance follow from it */
+static void
+use(const struct backend *be)
+{
+	gpu = be;
+	prec = be == &backend_cuda_bf16 ? "bf16" : "fp32";
+	tol = be == &backend_cuda_bf16 ? TOL16 : TOL32;
+}
+
 /* ---- buffers on both sides ----------------------------------------------------------- */
 
 /* The same values on the host (the CPU backend's device) and the GPU. */
@@ -952,9 +961,7 @@ main(int argc, char *argv[])
 		s->N = s->Np + s->cls;
 	}
 
-	gpu = g32;
-	prec = "fp32";
-	tol = TOL32;
+	use(g32);
 	for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
 		run_fp32(&shapes[i]);
 	printf("-- odd sizes\n");
@@ -978,9 +985,7 @@ main(int argc, char *argv[])
 	lab_greedy(9, 37, 5, 5);                                /* t = L: <eos> */
 	lab_greedy(513, 1000, 0, 23);
 
-	gpu = g16;
-	prec = "bf16";
-	tol = TOL16;
+	use(g16);
 	for (i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
 		run_bf16(&shapes[i]);
 	/* before the odd sizes: should cuBLASLt have no bf16 kernel for odd

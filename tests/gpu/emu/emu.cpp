@@ -135,12 +135,6 @@ cudaStreamSynchronize(cudaStream_t)
 	return cudaSuccess;
 }
 
-cudaError_t
-cudaDeviceSynchronize(void)
-{
-	return cudaSuccess;
-}
-
 /* The exact size, so that the address sanitizer of make test SAN=1 sees a
  * kernel that reads past it; 256-byte aligned as cudaMalloc's. */
 cudaError_t
@@ -188,24 +182,12 @@ cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, c
 }
 
 cudaError_t
-cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
-{
-	return cudaMemcpyAsync(dst, src, bytes, kind);
-}
-
-cudaError_t
 cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t)
 {
 	if (!emu_check_device(p, bytes, "cudaMemset"))
 		return cudaErrorInvalidValue;
 	memset(p, value, bytes);
 	return cudaSuccess;
-}
-
-cudaError_t
-cudaMemset(void *p, int value, size_t bytes)
-{
-	return cudaMemsetAsync(p, value, bytes);
 }
 
 /* ---- kernels defined and launched --------------------------------------------------- */
@@ -355,8 +337,6 @@ exchange(emu_thread *th, int lanes, int w)
 		switch (th[l].kind) {
 		case EMU_SHFL_IDX: src = seg + ((a % wd) + wd) % wd; break;
 		case EMU_SHFL_XOR: src = (l ^ a) < seg + wd ? l ^ a : l; break;
-		case EMU_SHFL_UP: src = l - a >= seg ? l - a : l; break;
-		case EMU_SHFL_DOWN: src = l + a < seg + wd ? l + a : l; break;
 		}
 		if (src >= lanes) {
 			problem("warp %d lane %d: shuffle from lane %d, which does not exist", w, l,

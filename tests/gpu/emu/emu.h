@@ -38,6 +38,10 @@
 #include <type_traits>
 #include <utility>
 
+extern "C" {
+#include "half.h"
+}
+
 /* device code's min and max take the operands' common type */
 using std::max;
 using std::min;
@@ -60,7 +64,6 @@ const dim3 &emu_thread_idx(void);
 #define __global__
 #define __device__
 #define __host__
-#define __forceinline__ inline
 /* static __shared__ variables live in one section, which the launcher fills
  * with ones bits before every block (g++ gives no address-sanitizer redzones
  * to variables placed in a section, so the whole of it can be written) */
@@ -78,7 +81,7 @@ __syncthreads(void)
 	emu_yield(EMU_AT_BARRIER);
 }
 
-enum emu_shuffle_kind { EMU_SHFL_IDX, EMU_SHFL_XOR, EMU_SHFL_UP, EMU_SHFL_DOWN };
+enum emu_shuffle_kind { EMU_SHFL_IDX, EMU_SHFL_XOR };
 uint64_t emu_shuffle(unsigned mask, uint64_t bits, emu_shuffle_kind kind, int arg, int width);
 
 template <typename T>
@@ -108,20 +111,6 @@ __shfl_xor_sync(unsigned mask, T v, int lanemask, int width = 32)
 	return emu_shfl(mask, v, EMU_SHFL_XOR, lanemask, width);
 }
 
-template <typename T>
-static inline T
-__shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32)
-{
-	return emu_shfl(mask, v, EMU_SHFL_UP, (int)delta, width);
-}
-
-template <typename T>
-static inline T
-__shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32)
-{
-	return emu_shfl(mask, v, EMU_SHFL_DOWN, (int)delta, width);
-}
-
 /* ---- the runtime -------------------------------------------------------------------- */
 
 enum cudaError_t {
@@ -131,7 +120,6 @@ enum cudaError_t {
 	cudaErrorInvalidConfiguration = 9,
 	cudaErrorNoDevice = 100,
 };
-typedef cudaError_t cudaError;
 enum cudaMemcpyKind {
 	cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
 	cudaMemcpyDeviceToDevice, cudaMemcpyDefault
@@ -145,14 +133,11 @@ cudaError_t cudaGetDevice(int *dev);
 cudaError_t cudaSetDevice(int dev);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
-cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaMalloc(void **p, size_t bytes);
 cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
     cudaStream_t s = 0);
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s = 0);
-cudaError_t cudaMemset(void *p, int value, size_t bytes);
 
 template <typename T>
 static inline cudaError_t
@@ -239,29 +224,17 @@ struct __nv_bfloat16 {
 	uint16_t x;
 };
 
-/* round to nearest even, NaN kept a (quiet) NaN */
+/* common/half.c's conversions: round to nearest even, NaN kept a (quiet) NaN */
 static inline __nv_bfloat16
 __float2bfloat16(float f)
 {
-	uint32_t u;
-	__nv_bfloat16 h;
-
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		h.x = (uint16_t)((u >> 16) | 0x40);
-	else
-		h.x = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-	return h;
+	return __nv_bfloat16{float_to_bf16(f)};
 }
 
 static inline float
 __bfloat162float(__nv_bfloat16 h)
 {
-	uint32_t u = (uint32_t)h.x << 16;
-	float f;
-
-	memcpy(&f, &u, sizeof f);
-	return f;
+	return bf16_to_float(h.x);
 }
 
 /* ---- cuBLASLt ---------------------------------------------------------------------- */
@@ -281,7 +254,6 @@ enum cublasStatus_t {
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 enum cublasComputeType_t { CUBLAS_COMPUTE_32F = 68 };
 enum cudaDataType_t { CUDA_R_32F = 0, CUDA_R_16BF = 14 };
-typedef cudaDataType_t cudaDataType;
 enum cublasLtEpilogue_t { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4 };
 enum cublasLtMatmulDescAttributes_t {
 	CUBLASLT_MATMUL_DESC_TRANSA = 3,

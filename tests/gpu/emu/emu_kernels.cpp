@@ -41,6 +41,15 @@ static double tol;
 static uint64_t rng = 42;
 static int npass, nfail;
 
+/* the backend under test; the precision and tolerance follow from it */
+static void
+use(const struct backend *be)
+{
+	gpu = be;
+	prec = be == &backend_cuda_bf16 ? "bf16" : "fp32";
+	tol = be == &backend_cuda_bf16 ? TOL16 : TOL32;
+}
+
 /* ---- buffers on both sides ----------------------------------------------------------- */
 
 /* the same values on the host (the CPU backend's device) and the device */
@@ -137,6 +146,22 @@ error_of(const fpair *p)
 	return maxdiff / (maxref > FLOOR ? maxref : FLOOR);
 }
 
+/* counts a check passed when ok, failed when not */
+static void
+count(bool ok)
+{
+	ok ? npass++ : nfail++;
+}
+
+/* one line: the error err of the output worst, within the tolerance or not */
+static void
+verdict(const char *name, const char *shape, double err, const char *worst)
+{
+	printf("%-10s %-20s %-44s %-4s err %.2e (%s) tol %.0e %s\n", group, name, shape, prec,
+	    err, worst, tol, err <= tol ? "ok" : "FAIL");
+	count(err <= tol);
+}
+
 /* one line: the worst error over the named outputs */
 static void
 report(const char *name, const char *shape, std::initializer_list<std::pair<const char *,
@@ -153,9 +178,7 @@ report(const char *name, const char *shape, std::initializer_list<std::pair<cons
 			worst = o.first;
 		}
 	}
-	printf("%-10s %-20s %-44s %-4s err %.2e (%s) tol %.0e %s\n", group, name, shape, prec,
-	    err, worst, tol, err <= tol ? "ok" : "FAIL");
-	err <= tol ? npass++ : nfail++;
+	verdict(name, shape, err, worst);
 }
 
 /* a call written once for both sides: S is H or D */
@@ -545,9 +568,7 @@ sums(size_t n)
 		if (std::isnan(got))
 			err = INFINITY;
 		SHAPE("n=%zu", n);
-		printf("%-10s %-20s %-44s %-4s err %.2e (value) tol %.0e %s\n", group,
-		    k ? "sumsq" : "sum", shape, prec, err, tol, err <= tol ? "ok" : "FAIL");
-		err <= tol ? npass++ : nfail++;
+		verdict(k ? "sumsq" : "sum", shape, err, "value");
 	}
 	drop(&x);
 }
@@ -615,9 +636,7 @@ greedy(int B, int V, int t, int L)
 			e = std::isnan(lp.h[b]) && std::isnan(lpgot[b]) ? 0 : INFINITY;
 		err = std::max(err, e);
 	}
-	printf("%-10s %-20s %-44s %-4s err %.2e (%s) tol %.0e %s\n", group, "greedy_step", shape,
-	    prec, err, worst, tol, err <= tol ? "ok" : "FAIL");
-	err <= tol ? npass++ : nfail++;
+	verdict("greedy_step", shape, err, worst);
 	for (pair<int32_t> *p : {&ids, &seq, &len, &done})
 		drop(p);
 	drop(&lp);
@@ -665,15 +684,13 @@ run_matmul(void)
 	SHAPE("M=37 C=45 OC=29 bias=yes, as before");
 	printf("%-10s %-20s %-44s %-4s heuristic asked %ld times %s\n", group, "matmul again",
 	    shape, prec, emu_lt_heuristics - asked, emu_lt_heuristics == asked ? "ok" : "FAIL");
-	emu_lt_heuristics == asked ? npass++ : nfail++;
+	count(emu_lt_heuristics == asked);
 	/* a cuBLASLt without a bias epilogue for a shape (one not asked before,
 	 * or the kept answer would do): the other way */
 	emu_lt_no_bias_epilogue = 1;
 	matmul(39, 45, 29, 1, 0, 0, 1);
 	emu_lt_no_bias_epilogue = 0;
-	gpu = &backend_cuda_bf16;
-	prec = "bf16";
-	tol = TOL16;
+	use(&backend_cuda_bf16);
 	matmul(37, 45, 29, 1, 0, 0, 1);
 	matmul(37, 45, 29, 1, 1, 1, 1);
 	matmul(48, 192, 768, 1, 0, 1, 1);       /* tiny's fc1 */
@@ -695,9 +712,7 @@ run_attention(void)
 	attention_decode(5, 24, 3, 0);
 	/* bf16: batched bf16 products from ATT_GEMM_MIN_Q query rows on, for
 	 * heads of whole 16-byte rows (backend_cuda.cu); else the kernels */
-	gpu = &backend_cuda_bf16;
-	prec = "bf16";
-	tol = TOL16;
+	use(&backend_cuda_bf16);
 	attention("tiny encoder", 2, 64, 64, 192, 6, 0, 1);
 	attention("base encoder", 1, 197, 197, 768, 12, 0, 1);  /* 196 patches + class */
 	attention("tiny decoder", 1, 24, 24, 192, 6, 1, 1);
@@ -722,9 +737,7 @@ run_classifier(void)
 	classifier(7, 45, 37, 1);
 	classifier(6, 64, 1000, 1);     /* V past the block's 512 threads */
 	classifier(6, 64, 1000, 0);
-	gpu = &backend_cuda_bf16;
-	prec = "bf16";
-	tol = TOL16;
+	use(&backend_cuda_bf16);
 	classifier(7, 45, 37, 1);
 	classifier(6, 64, 1000, 1);
 }
@@ -775,9 +788,7 @@ run_group(int i)
 	int failed = nfail;
 
 	group = groups[i].name;
-	gpu = &backend_cuda;
-	prec = "fp32";
-	tol = TOL32;
+	use(&backend_cuda);
 	printf("-- %s\n", group);
 	groups[i].run();
 	printf("-- %s: %s\n", group, nfail == failed && emu_problems() == problems ? "ok" :
